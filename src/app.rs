@@ -1,0 +1,64 @@
+//! Opening a data directory: the one place that decides whether Lifeboat may start.
+//! Used by `serve` and by every CLI command, so both see the same checks.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+
+use crate::config::Config;
+use crate::db::{self, Db};
+use crate::vault::Vault;
+
+#[derive(Clone)]
+pub struct App {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub vault: Arc<Vault>,
+}
+
+/// `--data`, else `$LIFEBOAT_DATA` (clap reads it), else `./lifeboat-data`.
+pub fn default_data_dir() -> PathBuf {
+    PathBuf::from("lifeboat-data")
+}
+
+impl App {
+    pub fn open(data_dir: &Path) -> Result<App> {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+        // Fail on an unreadable or unwritable directory now, with its name, rather than
+        // with a SQLite error later.
+        std::fs::read_dir(data_dir)
+            .with_context(|| format!("cannot read data directory {}", data_dir.display()))?;
+        let probe = data_dir.join(".lifeboat-write-test");
+        std::fs::write(&probe, b"")
+            .with_context(|| format!("cannot write in data directory {}", data_dir.display()))?;
+        let _ = std::fs::remove_file(&probe);
+
+        let config = Config::load(data_dir)?;
+        let db_path = config.database_path();
+        let key_path = config.key_path();
+        let database_exists = db_path.exists() && std::fs::metadata(&db_path)?.len() > 0;
+
+        // The key is created before the database, so an existing database without a key
+        // means the key was lost: creating a new one would orphan every stored token.
+        if !key_path.exists() {
+            if database_exists {
+                bail!(
+                    "key file {} is missing but the database {} exists; restore the key file \
+                     from a backup (a new key could not decrypt the stored credentials)",
+                    key_path.display(),
+                    db_path.display()
+                );
+            }
+            Vault::create_key(&key_path)?;
+        }
+        let vault = Vault::open(&key_path)?;
+        let db = Db::open(&db_path)?;
+        db.write_blocking(|c| Ok(db::platforms::upsert_known(c, crate::time::now())?))?;
+        std::fs::create_dir_all(config.media_root()).with_context(|| {
+            format!("cannot create media directory {}", config.media_root().display())
+        })?;
+        Ok(App { config: Arc::new(config), db, vault: Arc::new(vault) })
+    }
+}

@@ -1,0 +1,101 @@
+use rusqlite::{Connection as Sqlite, OptionalExtension, Row, params};
+use serde::Serialize;
+
+/// A connection as pages and the API show it. Credentials are never part of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Connection {
+    pub id: i64,
+    pub user_id: i64,
+    pub platform: String,
+    pub kind: String,
+    pub label: String,
+    pub url: Option<String>,
+    pub handle: Option<String>,
+    pub has_credentials: bool,
+    pub backup_frequency: String,
+    pub sync_enabled: bool,
+    pub status: String,
+    pub last_sync_at: Option<i64>,
+    pub next_sync_at: Option<i64>,
+    pub last_error: Option<String>,
+    pub error_count: i64,
+    pub created_at: i64,
+}
+
+pub struct NewConnection<'a> {
+    pub user_id: i64,
+    pub platform: &'a str,
+    pub kind: &'a str,
+    pub label: &'a str,
+    pub url: Option<&'a str>,
+    pub handle: Option<&'a str>,
+    pub credentials: Option<&'a [u8]>,
+}
+
+const COLUMNS: &str = "id, user_id, platform, kind, label, url, handle, credentials IS NOT NULL,
+    backup_frequency, sync_enabled, status, last_sync_at, next_sync_at, last_error, error_count,
+    created_at";
+
+fn from_row(r: &Row) -> rusqlite::Result<Connection> {
+    Ok(Connection {
+        id: r.get(0)?,
+        user_id: r.get(1)?,
+        platform: r.get(2)?,
+        kind: r.get(3)?,
+        label: r.get(4)?,
+        url: r.get(5)?,
+        handle: r.get(6)?,
+        has_credentials: r.get(7)?,
+        backup_frequency: r.get(8)?,
+        sync_enabled: r.get(9)?,
+        status: r.get(10)?,
+        last_sync_at: r.get(11)?,
+        next_sync_at: r.get(12)?,
+        last_error: r.get(13)?,
+        error_count: r.get(14)?,
+        created_at: r.get(15)?,
+    })
+}
+
+pub fn insert(conn: &Sqlite, new: &NewConnection, now: i64) -> rusqlite::Result<i64> {
+    conn.execute(
+        "INSERT INTO connections (user_id, platform, kind, label, url, handle, credentials,
+                                  created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+        params![
+            new.user_id,
+            new.platform,
+            new.kind,
+            new.label,
+            new.url,
+            new.handle,
+            new.credentials,
+            now
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// One connection, only if it belongs to `user_id`: ids in URLs never cross users.
+pub fn for_user_by_id(conn: &Sqlite, user_id: i64, id: i64) -> rusqlite::Result<Option<Connection>> {
+    conn.query_row(
+        &format!("SELECT {COLUMNS} FROM connections WHERE id = ?1 AND user_id = ?2"),
+        params![id, user_id],
+        from_row,
+    )
+    .optional()
+}
+
+pub fn for_user(conn: &Sqlite, user_id: i64) -> rusqlite::Result<Vec<Connection>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM connections WHERE user_id = ?1 ORDER BY platform, label, id"
+    ))?;
+    stmt.query_map([user_id], from_row)?.collect()
+}
+
+/// The encrypted credentials of a connection (vault ciphertext), for the sync worker only.
+pub fn credentials(conn: &Sqlite, id: i64) -> rusqlite::Result<Option<Vec<u8>>> {
+    conn.query_row("SELECT credentials FROM connections WHERE id = ?1", [id], |r| r.get(0))
+        .optional()
+        .map(Option::flatten)
+}

@@ -1,0 +1,166 @@
+//! Every SQL statement lives under `db/`: plain functions taking a connection and returning
+//! `Result`, one file per table group. "Not found" is `Option`; a database error is an error.
+//!
+//! One writer connection (behind a mutex, transactions BEGIN IMMEDIATE) and a small pool of
+//! readers, all in WAL mode. The async side reaches them only through `spawn_blocking`, so
+//! SQLite never blocks the executor threads.
+
+pub mod api_keys;
+pub mod connections;
+pub mod platforms;
+pub mod queue;
+pub mod sessions;
+pub mod settings;
+pub mod users;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use rusqlite::{Connection, OpenFlags};
+
+mod embedded {
+    refinery::embed_migrations!("migrations");
+}
+
+const MAX_IDLE_READERS: usize = 8;
+
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl Db {
+    /// Opens (creating if needed) the database and brings its schema up to date.
+    /// A database written by a newer Lifeboat is refused, never downgraded.
+    pub fn open(path: &Path) -> Result<Db> {
+        let mut writer = open_connection(path)?;
+        migrate(&mut writer)?;
+        Ok(Db {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` on a reader connection, off the async executor.
+    pub async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.read_blocking(f)).await?
+    }
+
+    /// Runs `f` on the single writer connection, off the async executor.
+    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.write_blocking(f)).await?
+    }
+
+    /// For code already on a blocking thread (workers, the CLI).
+    pub fn read_blocking<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let pooled = self.inner.readers.lock().expect("reader pool").pop();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => open_connection(&self.inner.path)?,
+        };
+        let result = f(&conn);
+        let mut readers = self.inner.readers.lock().expect("reader pool");
+        if readers.len() < MAX_IDLE_READERS {
+            readers.push(conn);
+        }
+        result
+    }
+
+    pub fn write_blocking<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let mut conn = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut conn)
+    }
+
+    /// Checkpoints the WAL so the main file is complete; called on clean shutdown.
+    pub fn close(&self) -> Result<()> {
+        self.inner.readers.lock().expect("reader pool").clear();
+        self.write_blocking(|c| {
+            c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+            Ok(())
+        })
+    }
+}
+
+fn open_connection(path: &Path) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags)
+        .with_context(|| format!("cannot open database {}", path.display()))?;
+    // A CLI command and the server share the file; wait for the other's write to finish.
+    conn.busy_timeout(Duration::from_secs(30))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = -32000;",
+    )
+    .with_context(|| format!("{} is not a usable SQLite database", path.display()))?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let runner = embedded::migrations::runner();
+    let known = runner
+        .get_migrations()
+        .iter()
+        .map(|m| m.version() as i64)
+        .max()
+        .unwrap_or(0);
+    let has_history: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'refinery_schema_history')",
+        [],
+        |r| r.get(0),
+    )?;
+    if has_history {
+        let applied: i64 = conn.query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM refinery_schema_history",
+            [],
+            |r| r.get(0),
+        )?;
+        if applied > known {
+            bail!(
+                "the database is from a newer Lifeboat (schema version {applied}, this build knows {known}); \
+                 run the newer version or restore a backup"
+            );
+        }
+    }
+    runner
+        .set_abort_divergent(true)
+        .run(conn)
+        .context("database migration failed")?;
+    Ok(())
+}
+
+/// Begins the writer's transaction before the first read, so two writers never deadlock
+/// upgrading a read lock.
+pub fn immediate(conn: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+}

@@ -1,0 +1,14 @@
+//! Lifeboat: rescue a person's data from online platforms before they die.
+//!
+//! Data flows one way: connector or importer → `ingested_items` → `ingested_posts` →
+//! `posts` + `media` → pages. See DESIGN.md.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod platform;
+pub mod time;
+pub mod vault;
+pub mod web;

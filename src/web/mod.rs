@@ -1,0 +1,140 @@
+//! The web server: server-rendered pages (askama + htmx) and the JSON API.
+//! Handlers only read or enqueue; every query lives in `db/`.
+
+mod api;
+mod assets;
+mod auth_pages;
+mod layout;
+mod connections;
+mod dashboard;
+pub mod error;
+mod session;
+mod settings;
+mod users;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+
+use crate::app::App;
+use crate::auth::LoginThrottle;
+use error::AppError;
+
+pub use session::{Csrf, CurrentUser};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub app: App,
+    pub throttle: Arc<LoginThrottle>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.app
+    }
+}
+
+pub fn router(app: App) -> Router {
+    let state = AppState { app, throttle: Arc::new(LoginThrottle::default()) };
+    let pages = Router::new()
+        .route("/", get(dashboard::show))
+        .route("/setup", get(auth_pages::setup_form).post(auth_pages::setup))
+        .route("/login", get(auth_pages::login_form).post(auth_pages::login))
+        .route("/logout", post(auth_pages::logout))
+        .route("/settings", get(settings::show))
+        .route("/settings/password", post(settings::change_password))
+        .route("/settings/api-keys", post(settings::create_api_key))
+        .route("/settings/api-keys/{id}/delete", post(settings::delete_api_key))
+        .route("/users", get(users::list).post(users::create))
+        .route("/connections/{id}", get(connections::show))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), session::layer));
+    Router::new()
+        .route("/healthz", get(api::healthz))
+        .route("/static/{*path}", get(assets::serve))
+        .nest("/api/v1", api::router())
+        .merge(pages)
+        .layer(middleware::from_fn(log_request))
+        .with_state(state)
+}
+
+async fn not_found() -> AppError {
+    AppError::NotFound
+}
+
+/// One line per request. The route pattern is logged, never the raw path or query, since
+/// those can carry secrets (webhook tokens, OAuth codes).
+async fn log_request(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "(unmatched)".into());
+    let response = next.run(request).await;
+    tracing::info!(
+        %method,
+        route,
+        status = response.status().as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    response
+}
+
+/// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish (up to a few
+/// seconds) and closes the database cleanly.
+pub async fn serve(app: App, listen: SocketAddr) -> Result<()> {
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let local = listener.local_addr()?;
+    tracing::info!(address = %local, data = %app.config.data_dir.display(), "Lifeboat is serving");
+    println!("Lifeboat is serving on http://{local}");
+
+    let db = app.db.clone();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, router(app).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        });
+    let mut stop = stop_rx.clone();
+    let grace = async move {
+        let _ = stop.wait_for(|s| *s).await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    };
+    tokio::select! {
+        result = server => result.context("server failed")?,
+        _ = grace => tracing::warn!("requests still running after 5 s; stopping anyway"),
+    }
+    tokio::task::spawn_blocking(move || db.close()).await??;
+    tracing::info!("Lifeboat stopped cleanly");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+}
