@@ -116,6 +116,8 @@ CREATE TABLE ingested_items (
     -- Identity of the payload within its connection (a hash of its bytes, or the platform's id).
     external_id     TEXT    NOT NULL,
     content_type    TEXT    NOT NULL,
+    -- Where the payload came from, so relative links inside it resolve later.
+    source_url      TEXT,
     payload         BLOB    NOT NULL,
     status          TEXT    NOT NULL DEFAULT 'pending'
                     CHECK (status IN ('pending', 'processing', 'completed', 'failed', 'dead_letter')),

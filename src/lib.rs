@@ -7,6 +7,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod connectors;
 pub mod db;
 pub mod platform;
 pub mod time;
