@@ -2,7 +2,8 @@
 -- cheap to compare and sort, and the scheduler does arithmetic on them.
 -- Stage tables (ingested_items, ingested_posts, media) double as durable queues:
 -- pending -> processing -> completed, or failed (retried after next_attempt_at) and,
--- after 3 attempts, dead_letter, where they wait for a person.
+-- after 3 attempts, dead_letter, where they wait for a person (retry, or discard: the row
+-- stays, since raw data is never thrown away, but leaves the queue).
 
 CREATE TABLE users (
     id            INTEGER PRIMARY KEY,
@@ -120,7 +121,7 @@ CREATE TABLE ingested_items (
     source_url      TEXT,
     payload         BLOB    NOT NULL,
     status          TEXT    NOT NULL DEFAULT 'pending'
-                    CHECK (status IN ('pending', 'processing', 'completed', 'failed', 'dead_letter')),
+                    CHECK (status IN ('pending', 'processing', 'completed', 'failed', 'dead_letter', 'discarded')),
     attempts        INTEGER NOT NULL DEFAULT 0,
     last_error      TEXT,
     next_attempt_at INTEGER NOT NULL DEFAULT 0,
@@ -131,6 +132,9 @@ CREATE TABLE ingested_items (
 );
 -- Workers claim the oldest due rows of a status.
 CREATE INDEX ingested_items_queue ON ingested_items(status, next_attempt_at, id);
+-- Queue depths per user, and waiting for one sync's rows to drain.
+CREATE INDEX ingested_items_by_user ON ingested_items(user_id, status);
+CREATE INDEX ingested_items_by_sync ON ingested_items(sync_log_id, status);
 
 -- Stage 2: one raw post in the platform's own format. Kept forever, so posts can be rebuilt.
 CREATE TABLE ingested_posts (
@@ -141,7 +145,7 @@ CREATE TABLE ingested_posts (
     platform_post_id TEXT    NOT NULL,
     payload          TEXT    NOT NULL,
     status           TEXT    NOT NULL DEFAULT 'pending'
-                     CHECK (status IN ('pending', 'processing', 'completed', 'failed', 'dead_letter')),
+                     CHECK (status IN ('pending', 'processing', 'completed', 'failed', 'dead_letter', 'discarded')),
     attempts         INTEGER NOT NULL DEFAULT 0,
     last_error       TEXT,
     next_attempt_at  INTEGER NOT NULL DEFAULT 0,
@@ -151,6 +155,7 @@ CREATE TABLE ingested_posts (
     UNIQUE (connection_id, platform_post_id)
 );
 CREATE INDEX ingested_posts_queue ON ingested_posts(status, next_attempt_at, id);
+CREATE INDEX ingested_posts_by_user ON ingested_posts(user_id, status);
 -- The post page shows the raw item a post came from.
 CREATE INDEX ingested_posts_by_item ON ingested_posts(item_id);
 
@@ -209,6 +214,8 @@ CREATE TABLE media (
     id              INTEGER PRIMARY KEY,
     user_id         INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     connection_id   INTEGER NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+    -- The sync that first asked for the file; its log counts downloads and failures.
+    sync_log_id     INTEGER REFERENCES sync_logs(id) ON DELETE SET NULL,
     platform        TEXT    NOT NULL,
     url             TEXT    NOT NULL,
     url_sha256      TEXT    NOT NULL,
@@ -220,7 +227,7 @@ CREATE TABLE media (
     sha256          TEXT,
     priority        INTEGER NOT NULL DEFAULT 0,
     status          TEXT    NOT NULL DEFAULT 'pending'
-                    CHECK (status IN ('pending', 'processing', 'completed', 'failed', 'dead_letter')),
+                    CHECK (status IN ('pending', 'processing', 'completed', 'failed', 'dead_letter', 'discarded')),
     attempts        INTEGER NOT NULL DEFAULT 0,
     last_error      TEXT,
     next_attempt_at INTEGER NOT NULL DEFAULT 0,
@@ -230,6 +237,8 @@ CREATE TABLE media (
     UNIQUE (user_id, platform, url_sha256)
 );
 CREATE INDEX media_queue ON media(status, priority DESC, next_attempt_at, id);
+CREATE INDEX media_by_user ON media(user_id, status);
+CREATE INDEX media_by_sync ON media(sync_log_id, status);
 
 CREATE TABLE post_media (
     post_id  INTEGER NOT NULL REFERENCES posts(id) ON DELETE CASCADE,

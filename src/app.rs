@@ -3,11 +3,15 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
 use crate::config::Config;
+use tokio::sync::Notify;
+
 use crate::db::{self, Db};
+use crate::media::Downloader;
 use crate::vault::Vault;
 
 #[derive(Clone)]
@@ -15,7 +19,18 @@ pub struct App {
     pub config: Arc<Config>,
     pub db: Db,
     pub vault: Arc<Vault>,
+    /// One HTTP client for every connector (connection pooling, one TLS setup).
+    pub http: reqwest::Client,
+    pub downloader: Arc<Downloader>,
+    /// Wakes the background workers when new work is queued.
+    pub wake: Arc<Notify>,
 }
+
+pub const USER_AGENT: &str = concat!(
+    "Lifeboat/",
+    env!("CARGO_PKG_VERSION"),
+    " (self-hosted personal archive)"
+);
 
 /// `--data`, else `$LIFEBOAT_DATA` (clap reads it), else `./lifeboat-data`.
 pub fn default_data_dir() -> PathBuf {
@@ -59,6 +74,19 @@ impl App {
         std::fs::create_dir_all(config.media_root()).with_context(|| {
             format!("cannot create media directory {}", config.media_root().display())
         })?;
-        Ok(App { config: Arc::new(config), db, vault: Arc::new(vault) })
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .connect_timeout(Duration::from_secs(15))
+            .timeout(Duration::from_secs(120))
+            .build()?;
+        let downloader = Downloader::new(config.media_root(), config.media_max_mb * 1024 * 1024, USER_AGENT)?;
+        Ok(App {
+            config: Arc::new(config),
+            db,
+            vault: Arc::new(vault),
+            http,
+            downloader: Arc::new(downloader),
+            wake: Arc::new(Notify::new()),
+        })
     }
 }

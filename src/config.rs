@@ -22,6 +22,9 @@ listen = "127.0.0.1:8080"
 # A mounted Dropbox / Google Drive folder works the same as a local one.
 media_dir = "media"
 
+# Largest media file Lifeboat downloads, in megabytes.
+media_max_mb = 50
+
 # "auto" marks cookies Secure when the request arrived over https (X-Forwarded-Proto),
 # "always" or "never" force it.
 secure_cookies = "auto"
@@ -32,6 +35,7 @@ secure_cookies = "auto"
 pub struct Config {
     pub listen: SocketAddr,
     pub media_dir: PathBuf,
+    pub media_max_mb: u64,
     pub secure_cookies: SecureCookies,
     #[serde(skip)]
     pub data_dir: PathBuf,
@@ -50,6 +54,7 @@ impl Default for Config {
         Config {
             listen: "127.0.0.1:8080".parse().expect("valid default address"),
             media_dir: PathBuf::from("media"),
+            media_max_mb: 50,
             secure_cookies: SecureCookies::Auto,
             data_dir: PathBuf::new(),
         }
@@ -81,6 +86,11 @@ impl Config {
         }
         if let Ok(dir) = std::env::var("LIFEBOAT_MEDIA_DIR") {
             self.media_dir = PathBuf::from(dir);
+        }
+        if let Ok(value) = std::env::var("LIFEBOAT_MEDIA_MAX_MB") {
+            self.media_max_mb = value
+                .parse()
+                .with_context(|| format!("LIFEBOAT_MEDIA_MAX_MB={value} is not a number"))?;
         }
         if let Ok(value) = std::env::var("LIFEBOAT_SECURE_COOKIES") {
             self.secure_cookies = toml::Value::String(value.clone())

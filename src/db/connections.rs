@@ -99,3 +99,87 @@ pub fn credentials(conn: &Sqlite, id: i64) -> rusqlite::Result<Option<Vec<u8>>> 
         .optional()
         .map(Option::flatten)
 }
+
+/// What a sync needs to know about its connection.
+pub struct SyncTarget {
+    pub id: i64,
+    pub user_id: i64,
+    pub platform: String,
+    pub url: Option<String>,
+    pub cursor: Option<String>,
+    pub credentials: Option<Vec<u8>>,
+    pub backup_frequency: String,
+}
+
+pub fn sync_target(conn: &Sqlite, id: i64) -> rusqlite::Result<Option<SyncTarget>> {
+    conn.query_row(
+        "SELECT id, user_id, platform, url, cursor, credentials, backup_frequency
+         FROM connections WHERE id = ?1",
+        [id],
+        |r| {
+            Ok(SyncTarget {
+                id: r.get(0)?,
+                user_id: r.get(1)?,
+                platform: r.get(2)?,
+                url: r.get(3)?,
+                cursor: r.get(4)?,
+                credentials: r.get(5)?,
+                backup_frequency: r.get(6)?,
+            })
+        },
+    )
+    .optional()
+}
+
+/// Marks a connection as syncing; false if a sync is already running, so two syncs of one
+/// connection never overlap (the server's and a CLI's included).
+pub fn begin_sync(conn: &Sqlite, id: i64, now: i64) -> rusqlite::Result<bool> {
+    let changed = conn.execute(
+        "UPDATE connections SET status = 'syncing', updated_at = ?2 WHERE id = ?1 AND status != 'syncing'",
+        params![id, now],
+    )?;
+    Ok(changed == 1)
+}
+
+/// Saved with every page, in the page's transaction: an interrupted sync resumes here.
+pub fn set_cursor(conn: &Sqlite, id: i64, cursor: Option<&str>) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE connections SET cursor = ?2 WHERE id = ?1")?
+        .execute(params![id, cursor])?;
+    Ok(())
+}
+
+pub fn finish_sync_ok(conn: &Sqlite, id: i64, now: i64, next_sync_at: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE connections SET status = 'active', last_sync_at = ?2, next_sync_at = ?3,
+             last_error = NULL, consecutive_errors = 0, updated_at = ?2
+         WHERE id = ?1",
+        params![id, now, next_sync_at],
+    )?;
+    Ok(())
+}
+
+/// `status` is 'error', or 'reconnect' when only a person can fix it.
+pub fn finish_sync_err(
+    conn: &Sqlite,
+    id: i64,
+    status: &str,
+    error: &str,
+    now: i64,
+    next_sync_at: i64,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE connections SET status = ?2, last_error = ?3, error_count = error_count + 1,
+             consecutive_errors = consecutive_errors + 1, next_sync_at = ?5, updated_at = ?4
+         WHERE id = ?1",
+        params![id, status, error, now, next_sync_at],
+    )?;
+    Ok(())
+}
+
+/// After a crash no sync is running.
+pub fn reset_syncing(conn: &Sqlite, now: i64) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE connections SET status = 'active', updated_at = ?1 WHERE status = 'syncing'",
+        [now],
+    )
+}

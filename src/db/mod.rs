@@ -10,7 +10,11 @@ pub mod connections;
 pub mod platforms;
 pub mod queue;
 pub mod sessions;
+pub mod posts;
+pub mod media;
 pub mod settings;
+pub mod stages;
+pub mod sync_logs;
 pub mod users;
 
 use std::path::{Path, PathBuf};

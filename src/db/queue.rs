@@ -1,13 +1,56 @@
-//! Depths of the stage tables, which double as durable queues.
+//! The queue side of the stage tables (`ingested_items`, `ingested_posts`, `media`):
+//! depths, failures with backoff, dead letters, and recovery after a crash.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, params};
 use serde::Serialize;
 
-pub const STAGES: [&str; 3] = ["ingested_items", "ingested_posts", "media"];
+/// After this many failed attempts a row becomes a dead letter and waits for a person.
+pub const MAX_ATTEMPTS: i64 = 3;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Items,
+    Posts,
+    Media,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 3] = [Stage::Items, Stage::Posts, Stage::Media];
+
+    pub fn table(self) -> &'static str {
+        match self {
+            Stage::Items => "ingested_items",
+            Stage::Posts => "ingested_posts",
+            Stage::Media => "media",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|s| s.table() == name || s.name() == name)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Items => "items",
+            Stage::Posts => "posts",
+            Stage::Media => "media",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Stage::Items => "Raw payloads",
+            Stage::Posts => "Raw posts",
+            Stage::Media => "Media downloads",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
 pub struct Depth {
-    pub stage: &'static str,
+    pub stage: Stage,
+    pub label: &'static str,
     pub pending: i64,
     pub processing: i64,
     pub failed: i64,
@@ -17,12 +60,21 @@ pub struct Depth {
 
 /// Per stage, how many rows of `user_id` sit in each status.
 pub fn depths(conn: &Connection, user_id: i64) -> rusqlite::Result<Vec<Depth>> {
-    STAGES
+    Stage::ALL
         .iter()
         .map(|&stage| {
-            let mut depth = Depth { stage, ..Depth::default() };
+            let mut depth = Depth {
+                stage,
+                label: stage.label(),
+                pending: 0,
+                processing: 0,
+                failed: 0,
+                dead_letter: 0,
+                completed: 0,
+            };
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT status, COUNT(*) FROM {stage} WHERE user_id = ?1 GROUP BY status"
+                "SELECT status, COUNT(*) FROM {} WHERE user_id = ?1 GROUP BY status",
+                stage.table()
             ))?;
             let rows = stmt.query_map([user_id], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))?;
             for row in rows {
@@ -32,10 +84,121 @@ pub fn depths(conn: &Connection, user_id: i64) -> rusqlite::Result<Vec<Depth>> {
                     "processing" => depth.processing = count,
                     "failed" => depth.failed = count,
                     "dead_letter" => depth.dead_letter = count,
-                    _ => depth.completed = count,
+                    "completed" => depth.completed = count,
+                    _ => {}
                 }
             }
             Ok(depth)
         })
         .collect()
+}
+
+/// Records a failed attempt: retried later with a growing delay, or, after
+/// `MAX_ATTEMPTS`, parked as a dead letter.
+pub fn fail(conn: &Connection, stage: Stage, id: i64, error: &str, now: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached(&format!(
+        "UPDATE {} SET attempts = attempts + 1, last_error = ?2, updated_at = ?3,
+             status = CASE WHEN attempts + 1 >= ?4 THEN 'dead_letter' ELSE 'failed' END,
+             next_attempt_at = ?3 + 30 * (1 << (2 * attempts))
+         WHERE id = ?1",
+        stage.table()
+    ))?
+    .execute(params![id, error, now, MAX_ATTEMPTS])?;
+    Ok(())
+}
+
+/// Marks rows done.
+pub fn complete(conn: &Connection, stage: Stage, ids: &[i64], now: i64) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "UPDATE {} SET status = 'completed', last_error = NULL, updated_at = ?2 WHERE id = ?1",
+        stage.table()
+    ))?;
+    for id in ids {
+        stmt.execute(params![id, now])?;
+    }
+    Ok(())
+}
+
+/// A crash leaves claimed rows in `processing`; at start they go back to the queue.
+/// Work is idempotent, so a row finished just before the crash is harmlessly redone.
+pub fn requeue_interrupted(conn: &Connection) -> rusqlite::Result<usize> {
+    let mut total = 0;
+    for stage in Stage::ALL {
+        total += conn.execute(
+            &format!("UPDATE {} SET status = 'pending' WHERE status = 'processing'", stage.table()),
+            [],
+        )?;
+    }
+    Ok(total)
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadLetter {
+    pub stage: Stage,
+    pub id: i64,
+    pub connection_id: i64,
+    pub label: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub updated_at: i64,
+}
+
+/// The user's dead letters in every stage, newest first.
+pub fn dead_letters(conn: &Connection, user_id: i64, limit: i64) -> rusqlite::Result<Vec<DeadLetter>> {
+    let mut all = Vec::new();
+    for stage in Stage::ALL {
+        let label = match stage {
+            Stage::Items => "external_id",
+            Stage::Posts => "platform_post_id",
+            Stage::Media => "url",
+        };
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT id, connection_id, {label}, attempts, last_error, updated_at FROM {}
+             WHERE user_id = ?1 AND status = 'dead_letter' ORDER BY updated_at DESC LIMIT ?2",
+            stage.table()
+        ))?;
+        let rows = stmt.query_map(params![user_id, limit], |r| {
+            Ok(DeadLetter {
+                stage,
+                id: r.get(0)?,
+                connection_id: r.get(1)?,
+                label: r.get(2)?,
+                attempts: r.get(3)?,
+                last_error: r.get(4)?,
+                updated_at: r.get(5)?,
+            })
+        })?;
+        for row in rows {
+            all.push(row?);
+        }
+    }
+    all.sort_by_key(|d| std::cmp::Reverse(d.updated_at));
+    Ok(all)
+}
+
+/// A person asks for another try: the row rejoins the queue with fresh attempts.
+/// Only the user's own dead letters can be touched.
+pub fn retry(conn: &Connection, stage: Stage, user_id: i64, id: i64, now: i64) -> rusqlite::Result<bool> {
+    let changed = conn.execute(
+        &format!(
+            "UPDATE {} SET status = 'pending', attempts = 0, next_attempt_at = 0, updated_at = ?3
+             WHERE id = ?1 AND user_id = ?2 AND status = 'dead_letter'",
+            stage.table()
+        ),
+        params![id, user_id, now],
+    )?;
+    Ok(changed == 1)
+}
+
+/// A person gives up on a row. It is kept (raw data is never thrown away) but leaves the queue.
+pub fn discard(conn: &Connection, stage: Stage, user_id: i64, id: i64, now: i64) -> rusqlite::Result<bool> {
+    let changed = conn.execute(
+        &format!(
+            "UPDATE {} SET status = 'discarded', updated_at = ?3
+             WHERE id = ?1 AND user_id = ?2 AND status = 'dead_letter'",
+            stage.table()
+        ),
+        params![id, user_id, now],
+    )?;
+    Ok(changed == 1)
 }

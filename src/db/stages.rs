@@ -1,0 +1,197 @@
+//! The two raw stages: `ingested_items` (payloads as they arrived) and `ingested_posts`
+//! (one raw post each). Both are kept forever; their status columns make them queues.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::connectors::{RawItem, RawPost};
+
+pub struct NewItem<'a> {
+    pub user_id: i64,
+    pub connection_id: i64,
+    pub sync_log_id: Option<i64>,
+    /// sync, backfill, webhook or import
+    pub source: &'a str,
+    pub item: &'a RawItem,
+}
+
+/// Stores a raw payload; returns false when the connection already has it.
+pub fn insert_item(conn: &Connection, new: &NewItem, now: i64) -> rusqlite::Result<bool> {
+    let changed = conn
+        .prepare_cached(
+            "INSERT INTO ingested_items (user_id, connection_id, sync_log_id, source, external_id,
+                 content_type, source_url, payload, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
+             ON CONFLICT (connection_id, external_id) DO NOTHING",
+        )?
+        .execute(params![
+            new.user_id,
+            new.connection_id,
+            new.sync_log_id,
+            new.source,
+            new.item.external_id,
+            new.item.content_type,
+            new.item.source_url,
+            new.item.payload,
+            now
+        ])?;
+    Ok(changed == 1)
+}
+
+/// A raw item claimed by a worker.
+pub struct ClaimedItem {
+    pub id: i64,
+    pub user_id: i64,
+    pub connection_id: i64,
+    pub platform: String,
+    pub sync_log_id: Option<i64>,
+    pub content_type: String,
+    pub source_url: Option<String>,
+    pub payload: Vec<u8>,
+}
+
+/// Claims up to `limit` due items (pending, or failed and due again) for processing.
+/// Call inside an IMMEDIATE transaction so no other worker claims the same rows.
+pub fn claim_items(conn: &Connection, limit: usize, now: i64) -> rusqlite::Result<Vec<ClaimedItem>> {
+    let items: Vec<ClaimedItem> = conn
+        .prepare_cached(
+            "SELECT i.id, i.user_id, i.connection_id, c.platform, i.sync_log_id, i.content_type, i.source_url,
+                    i.payload
+             FROM ingested_items i JOIN connections c ON c.id = i.connection_id
+             WHERE i.status IN ('pending', 'failed') AND i.next_attempt_at <= ?1
+             ORDER BY i.id LIMIT ?2",
+        )?
+        .query_map(params![now, limit as i64], |r| {
+            Ok(ClaimedItem {
+                id: r.get(0)?,
+                user_id: r.get(1)?,
+                connection_id: r.get(2)?,
+                platform: r.get(3)?,
+                sync_log_id: r.get(4)?,
+                content_type: r.get(5)?,
+                source_url: r.get(6)?,
+                payload: r.get(7)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    mark_processing(conn, "ingested_items", items.iter().map(|i| i.id), now)?;
+    Ok(items)
+}
+
+fn mark_processing(
+    conn: &Connection,
+    table: &str,
+    ids: impl Iterator<Item = i64>,
+    now: i64,
+) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "UPDATE {table} SET status = 'processing', updated_at = ?2 WHERE id = ?1"
+    ))?;
+    for id in ids {
+        stmt.execute(params![id, now])?;
+    }
+    Ok(())
+}
+
+/// Stores one raw post of an item. A post seen before with the same payload is left
+/// alone; with a changed payload (an edit) it is queued again to update the timeline.
+pub fn upsert_raw_post(
+    conn: &Connection,
+    item: &ClaimedItem,
+    raw: &RawPost,
+    now: i64,
+) -> rusqlite::Result<()> {
+    let payload = raw.payload.to_string();
+    conn.prepare_cached(
+        "INSERT INTO ingested_posts (user_id, connection_id, item_id, platform_post_id, payload,
+             created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+         ON CONFLICT (connection_id, platform_post_id) DO UPDATE SET
+             payload = excluded.payload, item_id = excluded.item_id, status = 'pending',
+             attempts = 0, next_attempt_at = 0, last_error = NULL, updated_at = excluded.updated_at
+         WHERE ingested_posts.payload != excluded.payload",
+    )?
+    .execute(params![item.user_id, item.connection_id, item.id, raw.platform_post_id, payload, now])?;
+    Ok(())
+}
+
+/// A raw post claimed by a worker, with what normalizing it needs.
+pub struct ClaimedPost {
+    pub id: i64,
+    pub user_id: i64,
+    pub connection_id: i64,
+    pub platform: String,
+    pub platform_post_id: String,
+    pub payload: String,
+    pub sync_log_id: Option<i64>,
+}
+
+pub fn claim_posts(conn: &Connection, limit: usize, now: i64) -> rusqlite::Result<Vec<ClaimedPost>> {
+    let posts: Vec<ClaimedPost> = conn
+        .prepare_cached(
+            "SELECT p.id, p.user_id, p.connection_id, c.platform, p.platform_post_id, p.payload,
+                    i.sync_log_id
+             FROM ingested_posts p
+             JOIN connections c ON c.id = p.connection_id
+             JOIN ingested_items i ON i.id = p.item_id
+             WHERE p.status IN ('pending', 'failed') AND p.next_attempt_at <= ?1
+             ORDER BY p.id LIMIT ?2",
+        )?
+        .query_map(params![now, limit as i64], |r| {
+            Ok(ClaimedPost {
+                id: r.get(0)?,
+                user_id: r.get(1)?,
+                connection_id: r.get(2)?,
+                platform: r.get(3)?,
+                platform_post_id: r.get(4)?,
+                payload: r.get(5)?,
+                sync_log_id: r.get(6)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    mark_processing(conn, "ingested_posts", posts.iter().map(|p| p.id), now)?;
+    Ok(posts)
+}
+
+/// How many rows of one sync are still waiting in the raw stages and the media queue.
+pub fn unfinished_for_sync(conn: &Connection, sync_log_id: i64) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "SELECT
+           (SELECT COUNT(*) FROM ingested_items
+             WHERE sync_log_id = ?1 AND status IN ('pending', 'processing'))
+         + (SELECT COUNT(*) FROM ingested_posts p JOIN ingested_items i ON i.id = p.item_id
+             WHERE i.sync_log_id = ?1 AND p.status IN ('pending', 'processing'))
+         + (SELECT COUNT(*) FROM media WHERE sync_log_id = ?1 AND status IN ('pending', 'processing'))",
+        [sync_log_id],
+        |r| r.get(0),
+    )
+}
+
+/// For `lifeboat reprocess`: every raw item (of one connection, or all) is split and
+/// normalized again. Nothing is fetched; posts are updated in place.
+pub fn requeue_all(conn: &Connection, connection_id: Option<i64>, now: i64) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE ingested_items SET status = 'pending', attempts = 0, next_attempt_at = 0,
+             last_error = NULL, updated_at = ?2
+         WHERE (?1 IS NULL OR connection_id = ?1) AND status != 'discarded'",
+        params![connection_id, now],
+    )?;
+    // Raw posts are queued too, so a post whose item no longer yields it still gets
+    // the new normalizer.
+    conn.execute(
+        "UPDATE ingested_posts SET status = 'pending', attempts = 0, next_attempt_at = 0,
+             last_error = NULL, updated_at = ?2
+         WHERE (?1 IS NULL OR connection_id = ?1) AND status != 'discarded'",
+        params![connection_id, now],
+    )
+}
+
+/// The raw post and raw item a normalized post came from (for the post page).
+pub fn raw_for_post(conn: &Connection, ingested_post_id: i64) -> rusqlite::Result<Option<(String, String, Option<String>)>> {
+    conn.query_row(
+        "SELECT p.payload, i.content_type, i.source_url FROM ingested_posts p
+         JOIN ingested_items i ON i.id = p.item_id WHERE p.id = ?1",
+        [ingested_post_id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
+    .optional()
+}

@@ -1,0 +1,175 @@
+//! Running a sync: fetch pages from a connector into `ingested_items` (the cursor saved
+//! with every page), let the pipeline and the downloader finish this sync's rows, and
+//! write down what happened in `sync_logs` and on the connection.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::app::App;
+use crate::connectors::{self, FetchContext, FetchError};
+use crate::db::stages::NewItem;
+use crate::db::sync_logs::Counts;
+use crate::db::{self, immediate};
+use crate::platform::Platform;
+use crate::{ingest, time};
+
+/// A runaway connector (a cursor that never ends) stops here.
+const MAX_PAGES_PER_SYNC: usize = 100_000;
+/// How long a sync waits for its media downloads before it reports.
+const MAX_DRAIN: Duration = Duration::from_secs(15 * 60);
+
+/// Opens a sync log and marks the connection as syncing. Refuses when a sync of the same
+/// connection is already running.
+pub async fn begin(app: &App, user_id: i64, connection_id: i64, trigger: &str) -> Result<i64> {
+    let trigger = trigger.to_string();
+    app.db
+        .write(move |c| {
+            let tx = immediate(c)?;
+            let Some(connection) = db::connections::for_user_by_id(&tx, user_id, connection_id)? else {
+                bail!("no connection {connection_id}");
+            };
+            let now = time::now();
+            if !db::connections::begin_sync(&tx, connection.id, now)? {
+                bail!("connection {connection_id} is already syncing");
+            }
+            let log = db::sync_logs::start(&tx, user_id, connection.id, &trigger, now)?;
+            tx.commit()?;
+            Ok(log)
+        })
+        .await
+}
+
+/// Runs the sync that `begin` opened, to the end. Errors are recorded in the log and on
+/// the connection; the returned error is only for problems recording them.
+pub async fn run(app: &App, connection_id: i64, log_id: i64) -> Result<()> {
+    let started = Instant::now();
+    let outcome = fetch_all(app, connection_id, log_id).await;
+    if let Err(e) = drain(app, log_id).await {
+        tracing::error!(error = %format!("{e:#}"), "pipeline failed during sync");
+    }
+    let target = app
+        .db
+        .read(move |c| Ok(db::connections::sync_target(c, connection_id)?))
+        .await?
+        .context("connection disappeared during its sync")?;
+    let now = time::now();
+    let next = now + frequency_seconds(&target.backup_frequency);
+    let duration_ms = started.elapsed().as_millis() as i64;
+    app.db
+        .write(move |c| {
+            let tx = immediate(c)?;
+            match &outcome {
+                Ok(note) => {
+                    let log = db::sync_logs::for_user_by_id(&tx, target.user_id, log_id)?;
+                    let changed = log.map(|l| l.posts_created + l.posts_updated).unwrap_or(0);
+                    let message = match (changed, note) {
+                        (0, Some(note)) => format!("Nothing new: {note}."),
+                        (0, None) => "Nothing new.".to_string(),
+                        _ => note.clone().unwrap_or_default(),
+                    };
+                    let message = (!message.is_empty()).then_some(message);
+                    db::sync_logs::finish(&tx, log_id, None, message.as_deref(), duration_ms, now)?;
+                    db::connections::finish_sync_ok(&tx, connection_id, now, next)?;
+                }
+                Err(e) => {
+                    let text = e.to_string();
+                    let (status, next) = match e {
+                        FetchError::Auth(_) => ("reconnect", next),
+                        FetchError::RateLimited { retry_after } => ("error", now + retry_after.as_secs() as i64),
+                        _ => ("error", next),
+                    };
+                    db::sync_logs::finish(&tx, log_id, Some(&text), None, duration_ms, now)?;
+                    db::connections::finish_sync_err(&tx, connection_id, status, &text, now, next)?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+}
+
+/// `begin` + `run`, for callers that wait (the CLI's `sync --wait`).
+pub async fn sync_now(app: &App, user_id: i64, connection_id: i64, trigger: &str) -> Result<i64> {
+    let log = begin(app, user_id, connection_id, trigger).await?;
+    run(app, connection_id, log).await?;
+    Ok(log)
+}
+
+/// Fetches every page; returns the connector's note for the log.
+async fn fetch_all(app: &App, connection_id: i64, log_id: i64) -> Result<Option<String>, FetchError> {
+    let invalid = |e: anyhow::Error| FetchError::Invalid(format!("{e:#}"));
+    let target = app
+        .db
+        .read(move |c| Ok(db::connections::sync_target(c, connection_id)?))
+        .await
+        .map_err(invalid)?
+        .ok_or_else(|| FetchError::Invalid("connection not found".into()))?;
+    let connector = Platform::from_id(&target.platform)
+        .and_then(connectors::for_platform)
+        .ok_or_else(|| FetchError::Invalid(format!("{} has no live connector; import its export instead", target.platform)))?;
+    let secret = match &target.credentials {
+        Some(record) => Some(String::from_utf8(app.vault.decrypt(record).map_err(invalid)?).map_err(|e| invalid(e.into()))?),
+        None => None,
+    };
+    let ctx = FetchContext { http: &app.http, url: target.url.as_deref(), secret: secret.as_deref() };
+    let mut cursor = target.cursor.clone();
+    let mut note = None;
+    for _ in 0..MAX_PAGES_PER_SYNC {
+        let page = connector.fetch(&ctx, cursor.as_deref()).await?;
+        let source = if target.cursor.is_none() { "backfill" } else { "sync" };
+        let (items, next_cursor, user_id) = (page.items, page.cursor.clone(), target.user_id);
+        app.db
+            .write(move |c| {
+                let tx = immediate(c)?;
+                let now = time::now();
+                for item in &items {
+                    let new = NewItem { user_id, connection_id, sync_log_id: Some(log_id), source, item };
+                    db::stages::insert_item(&tx, &new, now)?;
+                }
+                db::connections::set_cursor(&tx, connection_id, next_cursor.as_deref())?;
+                let counts = Counts { items_fetched: items.len() as i64, ..Counts::default() };
+                db::sync_logs::add(&tx, log_id, &counts)?;
+                tx.commit()?;
+                Ok(())
+            })
+            .await
+            .map_err(invalid)?;
+        app.wake.notify_one();
+        cursor = page.cursor;
+        note = page.note;
+        if page.done {
+            break;
+        }
+    }
+    Ok(note)
+}
+
+/// Works this sync's rows through the pipeline and the downloader until none is waiting.
+/// Rows that failed and wait for a retry do not hold the sync up.
+async fn drain(app: &App, log_id: i64) -> Result<()> {
+    let deadline = Instant::now() + MAX_DRAIN;
+    while Instant::now() < deadline {
+        let db = app.db.clone();
+        tokio::task::spawn_blocking(move || ingest::drain(&db, time::now)).await??;
+        let tried = app.downloader.run_once(&app.db, time::now()).await?;
+        let waiting = app.db.read(move |c| Ok(db::stages::unfinished_for_sync(c, log_id)?)).await?;
+        if waiting == 0 {
+            return Ok(());
+        }
+        if tried == 0 {
+            // Another worker (the server's) holds the rows; give it a moment.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
+}
+
+pub fn frequency_seconds(frequency: &str) -> i64 {
+    match frequency {
+        "hourly" => 3600,
+        "weekly" => 7 * 86_400,
+        "monthly" => 30 * 86_400,
+        _ => 86_400,
+    }
+}
