@@ -10,9 +10,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
 use crate::app::{self, App};
-use crate::db::connections::NewConnection;
-use crate::platform::Platform;
-use crate::{auth, db, time, web};
+use crate::{auth, connect, db, ingest, media, sync, time, web, workers};
 
 #[derive(Parser)]
 #[command(name = "lifeboat", version, about = "Rescue your data from online platforms before they die")]
@@ -45,6 +43,7 @@ enum Command {
     /// List the platforms Lifeboat knows, with their health.
     Platforms,
     /// Add a connection for a user; prints the new connection id.
+    /// For a feed, --url may be a web page: the feed behind it is found.
     Connect {
         #[arg(long)]
         user: String,
@@ -57,6 +56,24 @@ enum Command {
         /// Read a token or app password from standard input; it is stored encrypted.
         #[arg(long)]
         secret_stdin: bool,
+    },
+    /// Sync a connection (or all of a user's connections) now.
+    Sync {
+        #[arg(long, conflicts_with = "user", required_unless_present = "user")]
+        connection: Option<i64>,
+        #[arg(long)]
+        user: Option<String>,
+        /// Also wait for the media downloads; without it they are left to the running
+        /// server (the posts are in the archive either way).
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Re-hash every stored media file against its recorded sha256 and size.
+    Verify,
+    /// Rebuild normalized posts from the raw stages, without fetching anything.
+    Reprocess {
+        #[arg(long)]
+        connection: Option<i64>,
     },
 }
 
@@ -108,8 +125,8 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve { listen } => {
             let listen = listen.unwrap_or(app.config.listen);
-            let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(web::serve(app, listen))
+            workers::recover(&app)?;
+            runtime()?.block_on(web::serve(app, listen))
         }
         Command::User { command: UserCommand::Add { name, admin } } => add_user(&app, &name, admin),
         Command::User { command: UserCommand::List } => {
@@ -134,30 +151,86 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Connect { user, platform, url, handle, secret_stdin } => {
             let user = find_user(&app, &user)?;
-            let Some(platform) = Platform::from_id(&platform) else {
-                bail!("unknown platform {platform:?}; `lifeboat platforms` lists them");
-            };
             let secret = if secret_stdin { Some(read_stdin_line("secret")?) } else { None };
-            let credentials = secret.map(|s| app.vault.encrypt(s.as_bytes()));
-            let kind = if platform == Platform::Feed { "feed" } else { "api" };
-            if platform == Platform::Feed && url.is_none() {
-                bail!("a feed connection needs --url");
-            }
-            let label = handle.clone().or_else(|| url.clone()).unwrap_or_else(|| platform.name().into());
-            let new = NewConnection {
-                user_id: user.id,
-                platform: platform.id(),
-                kind,
-                label: &label,
-                url: url.as_deref(),
-                handle: handle.as_deref(),
-                credentials: credentials.as_deref(),
-            };
-            let id = app.db.write_blocking(|c| Ok(db::connections::insert(c, &new, time::now())?))?;
+            let request = connect::Request { user_id: user.id, platform, url, handle, secret };
+            let id = runtime()?.block_on(connect::add(&app, request))?;
             println!("{id}");
             Ok(())
         }
+        Command::Sync { connection, user, wait } => sync(&app, connection, user.as_deref(), wait),
+        Command::Verify => {
+            let report = media::verify(&app.db, app.downloader.root())?;
+            for path in &report.missing {
+                println!("missing  {path}");
+            }
+            for path in &report.altered {
+                println!("altered  {path}");
+            }
+            let bad = report.missing.len() + report.altered.len();
+            println!("{} files checked, {} missing, {} altered", report.checked, report.missing.len(), report.altered.len());
+            if bad > 0 {
+                bail!("{bad} stored files are missing or altered");
+            }
+            Ok(())
+        }
+        Command::Reprocess { connection } => {
+            app.db.write_blocking(|c| Ok(db::queue::requeue_interrupted(c)?))?;
+            let queued = app.db.write_blocking(|c| Ok(db::stages::requeue_all(c, connection, time::now())?))?;
+            let progress = ingest::drain(&app.db, time::now)?;
+            println!("reprocessed {} raw items and {} raw posts ({queued} raw posts queued)", progress.items, progress.posts);
+            Ok(())
+        }
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+/// Syncs one connection, or each of a user's connections in turn.
+fn sync(app: &App, connection: Option<i64>, user: Option<&str>, wait: bool) -> Result<()> {
+    let targets: Vec<(i64, i64)> = match (connection, user) {
+        (Some(id), _) => {
+            let found = app.db.read_blocking(move |c| Ok(db::connections::sync_target(c, id)?))?;
+            let target = found.with_context(|| format!("no connection {id}"))?;
+            vec![(target.user_id, id)]
+        }
+        (None, Some(name)) => {
+            let user = find_user(app, name)?;
+            let all = app.db.read_blocking(move |c| Ok(db::connections::for_user(c, user.id)?))?;
+            all.into_iter().map(|c| (user.id, c.id)).collect()
+        }
+        (None, None) => bail!("say which: --connection ID or --user NAME"),
+    };
+    app.db.write_blocking(|c| Ok(db::queue::requeue_interrupted(c)?))?;
+    let rt = runtime()?;
+    let mut failures = 0;
+    for (user_id, id) in targets {
+        let until = if wait { sync::Wait::Everything } else { sync::Wait::Posts };
+        let log_id = rt.block_on(sync::sync_now(app, user_id, id, "cli", until))?;
+        let log = app
+            .db
+            .read_blocking(move |c| Ok(db::sync_logs::for_user_by_id(c, user_id, log_id)?))?
+            .context("sync log disappeared")?;
+        println!(
+            "connection {id}: {} · fetched {} posts · {} created · {} updated · {} files saved · {} files failed{}",
+            log.status,
+            log.posts_fetched,
+            log.posts_created,
+            log.posts_updated,
+            log.media_downloaded,
+            log.media_failed,
+            log.message.map(|m| format!(" · {m}")).unwrap_or_default()
+        );
+        if let Some(error) = log.error {
+            eprintln!("connection {id}: {error}");
+            failures += 1;
+        }
+    }
+    if failures > 0 {
+        bail!("{failures} sync(s) failed");
+    }
+    Ok(())
 }
 
 fn find_user(app: &App, name: &str) -> Result<db::users::User> {

@@ -40,12 +40,21 @@ pub async fn begin(app: &App, user_id: i64, connection_id: i64, trigger: &str) -
         .await
 }
 
+/// How much of a sync's work `run` waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// Until its posts are in the archive; media downloads are left to the server.
+    Posts,
+    /// Until its media are downloaded too.
+    Everything,
+}
+
 /// Runs the sync that `begin` opened, to the end. Errors are recorded in the log and on
 /// the connection; the returned error is only for problems recording them.
-pub async fn run(app: &App, connection_id: i64, log_id: i64) -> Result<()> {
+pub async fn run(app: &App, connection_id: i64, log_id: i64, wait: Wait) -> Result<()> {
     let started = Instant::now();
     let outcome = fetch_all(app, connection_id, log_id).await;
-    if let Err(e) = drain(app, log_id).await {
+    if let Err(e) = drain(app, log_id, wait).await {
         tracing::error!(error = %format!("{e:#}"), "pipeline failed during sync");
     }
     let target = app
@@ -89,10 +98,10 @@ pub async fn run(app: &App, connection_id: i64, log_id: i64) -> Result<()> {
         .await
 }
 
-/// `begin` + `run`, for callers that wait (the CLI's `sync --wait`).
-pub async fn sync_now(app: &App, user_id: i64, connection_id: i64, trigger: &str) -> Result<i64> {
+/// `begin` + `run`, for callers that wait (the CLI).
+pub async fn sync_now(app: &App, user_id: i64, connection_id: i64, trigger: &str, wait: Wait) -> Result<i64> {
     let log = begin(app, user_id, connection_id, trigger).await?;
-    run(app, connection_id, log).await?;
+    run(app, connection_id, log, wait).await?;
     Ok(log)
 }
 
@@ -147,13 +156,17 @@ async fn fetch_all(app: &App, connection_id: i64, log_id: i64) -> Result<Option<
 
 /// Works this sync's rows through the pipeline and the downloader until none is waiting.
 /// Rows that failed and wait for a retry do not hold the sync up.
-async fn drain(app: &App, log_id: i64) -> Result<()> {
+async fn drain(app: &App, log_id: i64, wait: Wait) -> Result<()> {
     let deadline = Instant::now() + MAX_DRAIN;
+    let with_media = wait == Wait::Everything;
     while Instant::now() < deadline {
         let db = app.db.clone();
         tokio::task::spawn_blocking(move || ingest::drain(&db, time::now)).await??;
-        let tried = app.downloader.run_once(&app.db, time::now()).await?;
-        let waiting = app.db.read(move |c| Ok(db::stages::unfinished_for_sync(c, log_id)?)).await?;
+        let tried = if with_media { app.downloader.run_once(&app.db, time::now()).await? } else { 0 };
+        let waiting = app
+            .db
+            .read(move |c| Ok(db::stages::unfinished_for_sync(c, log_id, with_media)?))
+            .await?;
         if waiting == 0 {
             return Ok(());
         }

@@ -172,6 +172,7 @@ pub fn upsert(
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     pub user_id: i64,
+    pub connection_id: Option<i64>,
     pub platform: Option<String>,
     pub kind: Option<String>,
     pub since: Option<i64>,
@@ -241,6 +242,10 @@ pub fn list(conn: &Connection, filter: &Filter) -> rusqlite::Result<(Vec<Post>, 
         None => sql.push_str(&format!("SELECT {COLUMNS} FROM posts p WHERE p.user_id = ?")),
     }
     args.push(filter.user_id.into());
+    if let Some(connection_id) = filter.connection_id {
+        sql.push_str(" AND p.connection_id = ?");
+        args.push(connection_id.into());
+    }
     if let Some(platform) = &filter.platform {
         sql.push_str(" AND p.platform = ?");
         args.push(platform.clone().into());

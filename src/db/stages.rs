@@ -152,16 +152,16 @@ pub fn claim_posts(conn: &Connection, limit: usize, now: i64) -> rusqlite::Resul
     Ok(posts)
 }
 
-/// How many rows of one sync are still waiting in the raw stages and the media queue.
-pub fn unfinished_for_sync(conn: &Connection, sync_log_id: i64) -> rusqlite::Result<i64> {
+/// How many rows of one sync are still waiting in the raw stages (and the media queue).
+pub fn unfinished_for_sync(conn: &Connection, sync_log_id: i64, with_media: bool) -> rusqlite::Result<i64> {
     conn.query_row(
         "SELECT
            (SELECT COUNT(*) FROM ingested_items
              WHERE sync_log_id = ?1 AND status IN ('pending', 'processing'))
          + (SELECT COUNT(*) FROM ingested_posts p JOIN ingested_items i ON i.id = p.item_id
              WHERE i.sync_log_id = ?1 AND p.status IN ('pending', 'processing'))
-         + (SELECT COUNT(*) FROM media WHERE sync_log_id = ?1 AND status IN ('pending', 'processing'))",
-        [sync_log_id],
+         + (SELECT COUNT(*) FROM media WHERE ?2 AND sync_log_id = ?1 AND status IN ('pending', 'processing'))",
+        params![sync_log_id, with_media],
         |r| r.get(0),
     )
 }

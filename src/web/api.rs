@@ -1,9 +1,11 @@
 //! The JSON API: `Authorization: Bearer KEY`, JSON in and out,
 //! errors as `{"error": "...", "detail": ...}`.
 
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::http::request::Parts;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -13,13 +15,21 @@ use super::error::{ApiError, ApiResult, AppError};
 use super::layout::VERSION;
 use crate::db::connections::Connection;
 use crate::db::users::User;
-use crate::{auth, db, time};
+use super::archive::PostQuery;
+use crate::db::posts::Post;
+use crate::{auth, connect, db, sync, time};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/platforms", get(platforms))
-        .route("/connections", get(connections))
+        .route("/connections", get(connections).post(create_connection))
         .route("/connections/{id}", get(connection))
+        .route("/connections/{id}/sync", post(sync_connection))
+        .route("/connections/{id}/sync_logs", get(sync_logs))
+        .route("/posts", get(posts))
+        .route("/posts/{id}", get(post_with_media))
+        .route("/media/{id}", get(media))
+        .route("/queue", get(queue))
         .fallback(|| async { ApiError(AppError::NotFound) })
 }
 
@@ -151,4 +161,180 @@ async fn connection(
         .await?
         .ok_or(ApiError(AppError::NotFound))?;
     Ok(Json(row.into()))
+}
+
+#[derive(serde::Deserialize)]
+struct NewConnectionJson {
+    platform: String,
+    url: Option<String>,
+    handle: Option<String>,
+    /// A token or app password; stored encrypted, never returned.
+    secret: Option<String>,
+}
+
+async fn create_connection(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    Json(body): Json<NewConnectionJson>,
+) -> ApiResult<(StatusCode, Json<ConnectionJson>)> {
+    let request = connect::Request {
+        user_id: user.id,
+        platform: body.platform,
+        url: body.url,
+        handle: body.handle,
+        secret: body.secret,
+    };
+    let id = connect::add(&state, request)
+        .await
+        .map_err(|e| ApiError(AppError::BadRequest(format!("{e:#}"))))?;
+    let row = state
+        .db
+        .read(move |c| Ok(db::connections::for_user_by_id(c, user.id, id)?))
+        .await?
+        .ok_or(ApiError(AppError::NotFound))?;
+    Ok((StatusCode::CREATED, Json(row.into())))
+}
+
+/// Starts a sync and answers at once with the id of its log.
+async fn sync_connection(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    Path(id): Path<i64>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let owned = state
+        .db
+        .read(move |c| Ok(db::connections::for_user_by_id(c, user.id, id)?))
+        .await?;
+    if owned.is_none() {
+        return Err(ApiError(AppError::NotFound));
+    }
+    let log = sync::begin(&state, user.id, id, "api")
+        .await
+        .map_err(|e| ApiError(AppError::Conflict(format!("{e:#}"))))?;
+    let app = state.app.clone();
+    tokio::spawn(async move {
+        if let Err(e) = sync::run(&app, id, log, sync::Wait::Everything).await {
+            tracing::error!(connection = id, error = %format!("{e:#}"), "sync failed");
+        }
+    });
+    Ok((StatusCode::ACCEPTED, Json(json!({ "sync_log_id": log }))))
+}
+
+async fn sync_logs(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Value>> {
+    let logs = state
+        .db
+        .read(move |c| {
+            if db::connections::for_user_by_id(c, user.id, id)?.is_none() {
+                return Ok(None);
+            }
+            Ok(Some(db::sync_logs::for_connection(c, user.id, id, 100)?))
+        })
+        .await?
+        .ok_or(ApiError(AppError::NotFound))?;
+    Ok(Json(json!({ "items": logs, "cursor": null })))
+}
+
+#[derive(Serialize)]
+struct PostJson {
+    id: i64,
+    connection_id: i64,
+    platform: String,
+    platform_post_id: String,
+    kind: String,
+    author: Option<String>,
+    title: Option<String>,
+    text: String,
+    url: Option<String>,
+    created_at: Option<String>,
+    engagement: Option<Value>,
+    reply_to: Option<String>,
+    repost_of: Option<String>,
+    has_media: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    snippet: Option<String>,
+}
+
+impl From<Post> for PostJson {
+    fn from(p: Post) -> Self {
+        PostJson {
+            id: p.id,
+            connection_id: p.connection_id,
+            platform: p.platform,
+            platform_post_id: p.platform_post_id,
+            kind: p.kind,
+            author: p.author,
+            title: p.title,
+            text: p.text,
+            url: p.url,
+            created_at: p.created_at_platform.map(time::rfc3339),
+            engagement: p.engagement.and_then(|e| serde_json::from_str(&e).ok()),
+            reply_to: p.reply_to,
+            repost_of: p.repost_of,
+            has_media: p.has_media,
+            snippet: p.snippet.map(|s| {
+                s.replace(db::posts::MARK_START, "[").replace(db::posts::MARK_END, "]")
+            }),
+        }
+    }
+}
+
+async fn posts(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    Query(query): Query<PostQuery>,
+) -> ApiResult<Json<Value>> {
+    let filter = query.filter(user.id)?;
+    let (rows, next) = state.db.read(move |c| Ok(db::posts::list(c, &filter)?)).await?;
+    let items: Vec<PostJson> = rows.into_iter().map(Into::into).collect();
+    Ok(Json(json!({ "items": items, "cursor": next.map(|c| c.encode()) })))
+}
+
+async fn post_with_media(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Value>> {
+    let (row, media) = state
+        .db
+        .read(move |c| {
+            let Some(post) = db::posts::for_user_by_id(c, user.id, id)? else { return Ok(None) };
+            let media = db::media::for_post(c, post.id)?;
+            Ok(Some((post, media)))
+        })
+        .await?
+        .ok_or(ApiError(AppError::NotFound))?;
+    let media: Vec<Value> = media
+        .into_iter()
+        .map(|m| {
+            json!({
+                "id": m.id, "url": m.url, "kind": m.kind, "status": m.status,
+                "content_type": m.content_type, "size": m.size, "sha256": m.sha256,
+                "href": (m.status == "completed").then(|| format!("/api/v1/media/{}", m.id)),
+            })
+        })
+        .collect();
+    let mut body = serde_json::to_value(PostJson::from(row)).map_err(AppError::from)?;
+    body["media"] = Value::Array(media);
+    Ok(Json(body))
+}
+
+async fn media(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    Path(id): Path<i64>,
+    request: Request,
+) -> ApiResult<Response> {
+    Ok(super::media::serve(&state, user.id, id, request).await?)
+}
+
+async fn queue(State(state): State<AppState>, ApiUser(user): ApiUser) -> ApiResult<Json<Value>> {
+    let (depths, dead) = state
+        .db
+        .read(move |c| Ok((db::queue::depths(c, user.id)?, db::queue::dead_letters(c, user.id, 200)?)))
+        .await?;
+    Ok(Json(json!({ "stages": depths, "dead_letters": dead })))
 }

@@ -1,31 +1,162 @@
+//! Connections: the list, adding a feed, one connection's page with its sync history,
+//! and "Sync now" with live progress.
+
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, State};
+use axum::extract::{Form, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
 
 use super::AppState;
 use super::error::{AppError, AppResult};
 use super::layout::Layout;
 use super::session::CurrentUser;
-use crate::db;
 use crate::db::connections::Connection;
+use crate::db::sync_logs::SyncLog;
+use crate::{connect, db, sync, time};
+
+#[derive(Template, WebTemplate)]
+#[template(path = "connections.html")]
+struct ConnectionsPage {
+    layout: Layout,
+    now: i64,
+    connections: Vec<Connection>,
+    error: Option<String>,
+    url: String,
+}
 
 #[derive(Template, WebTemplate)]
 #[template(path = "connection.html")]
-pub struct ConnectionPage {
+struct ConnectionPage {
     layout: Layout,
     connection: Connection,
+    post_count: i64,
+    logs: Vec<SyncLog>,
+    status: SyncStatus,
+}
+
+/// The live part of a connection's page: its latest sync, polled while it runs.
+#[derive(Template, WebTemplate)]
+#[template(path = "sync_status.html")]
+struct SyncStatus {
+    connection_id: i64,
+    csrf: String,
+    syncing: bool,
+    latest: Option<SyncLog>,
+    error: Option<String>,
+}
+
+async fn connections_page(state: &AppState, current: &CurrentUser, error: Option<String>, url: String) -> AppResult<ConnectionsPage> {
+    let user_id = current.user.id;
+    let connections = state.db.read(move |c| Ok(db::connections::for_user(c, user_id)?)).await?;
+    Ok(ConnectionsPage { layout: Layout::for_user(state, current).await?, now: time::now(), connections, error, url })
+}
+
+pub async fn list(State(state): State<AppState>, current: CurrentUser) -> AppResult<Response> {
+    Ok(connections_page(&state, &current, None, String::new()).await?.into_response())
+}
+
+#[derive(Deserialize)]
+pub struct NewFeedForm {
+    url: String,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    Form(form): Form<NewFeedForm>,
+) -> AppResult<Response> {
+    let request = connect::Request {
+        user_id: current.user.id,
+        platform: "feed".into(),
+        url: Some(form.url.clone()),
+        handle: None,
+        secret: None,
+    };
+    match connect::add(&state, request).await {
+        Ok(id) => Ok(Redirect::to(&format!("/connections/{id}")).into_response()),
+        Err(e) => {
+            let page = connections_page(&state, &current, Some(format!("{e:#}")), form.url).await?;
+            Ok((StatusCode::BAD_REQUEST, page).into_response())
+        }
+    }
+}
+
+async fn load(state: &AppState, user_id: i64, id: i64) -> AppResult<Connection> {
+    state
+        .db
+        .read(move |c| Ok(db::connections::for_user_by_id(c, user_id, id)?))
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+async fn status(state: &AppState, current: &CurrentUser, id: i64, error: Option<String>) -> AppResult<SyncStatus> {
+    let connection = load(state, current.user.id, id).await?;
+    let user_id = current.user.id;
+    let latest = state
+        .db
+        .read(move |c| Ok(db::sync_logs::for_connection(c, user_id, id, 1)?.pop()))
+        .await?;
+    Ok(SyncStatus {
+        connection_id: id,
+        csrf: current.csrf.clone(),
+        syncing: connection.status == "syncing",
+        latest,
+        error,
+    })
 }
 
 pub async fn show(
     State(state): State<AppState>,
     current: CurrentUser,
     Path(id): Path<i64>,
-) -> AppResult<ConnectionPage> {
+) -> AppResult<Response> {
+    let connection = load(&state, current.user.id, id).await?;
     let user_id = current.user.id;
-    let connection = state
+    let (post_count, logs) = state
         .db
-        .read(move |c| Ok(db::connections::for_user_by_id(c, user_id, id)?))
-        .await?
-        .ok_or(AppError::NotFound)?;
-    Ok(ConnectionPage { layout: Layout::for_user(&state, &current).await?, connection })
+        .read(move |c| {
+            Ok((db::posts::count_for_connection(c, id)?, db::sync_logs::for_connection(c, user_id, id, 50)?))
+        })
+        .await?;
+    let status = status(&state, &current, id, None).await?;
+    let page = ConnectionPage { layout: Layout::for_user(&state, &current).await?, connection, post_count, logs, status };
+    Ok(page.into_response())
+}
+
+/// "Sync now": starts the sync in the background and answers at once. htmx swaps in the
+/// live status; a browser without JavaScript is sent back to the connection's page.
+pub async fn sync_now(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    load(&state, current.user.id, id).await?;
+    let error = match sync::begin(&state, current.user.id, id, "manual").await {
+        Ok(log) => {
+            let app = state.app.clone();
+            tokio::spawn(async move {
+                if let Err(e) = sync::run(&app, id, log, sync::Wait::Everything).await {
+                    tracing::error!(connection = id, error = %format!("{e:#}"), "sync failed");
+                }
+            });
+            None
+        }
+        Err(e) => Some(format!("{e:#}")),
+    };
+    if headers.contains_key("hx-request") {
+        Ok(status(&state, &current, id, error).await?.into_response())
+    } else {
+        Ok(Redirect::to(&format!("/connections/{id}")).into_response())
+    }
+}
+
+pub async fn sync_status(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    Ok(status(&state, &current, id, None).await?.into_response())
 }

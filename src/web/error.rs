@@ -12,6 +12,8 @@ pub enum AppError {
     Unauthorized,
     Forbidden(String),
     NotFound,
+    /// The request clashes with the current state (a sync already running).
+    Conflict(String),
     TooManyRequests(String),
     /// The person sees a generic message; the log gets the cause.
     Internal(anyhow::Error),
@@ -32,6 +34,7 @@ impl AppError {
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -39,9 +42,10 @@ impl AppError {
 
     pub fn public_message(&self) -> String {
         match self {
-            AppError::BadRequest(m) | AppError::Forbidden(m) | AppError::TooManyRequests(m) => {
-                m.clone()
-            }
+            AppError::BadRequest(m)
+            | AppError::Forbidden(m)
+            | AppError::Conflict(m)
+            | AppError::TooManyRequests(m) => m.clone(),
             AppError::Unauthorized => "You need to log in, or your API key is not valid.".into(),
             AppError::NotFound => "There is nothing here.".into(),
             AppError::Internal(_) => {
@@ -62,6 +66,7 @@ impl AppError {
             AppError::Unauthorized => "unauthorized",
             AppError::Forbidden(_) => "forbidden",
             AppError::NotFound => "not_found",
+            AppError::Conflict(_) => "conflict",
             AppError::TooManyRequests(_) => "too_many_requests",
             AppError::Internal(_) => "internal",
         }

@@ -2,9 +2,12 @@
 //! Handlers only read or enqueue; every query lives in `db/`.
 
 mod api;
+mod archive;
 mod assets;
 mod auth_pages;
 mod layout;
+mod media;
+mod queue;
 mod connections;
 mod dashboard;
 pub mod error;
@@ -19,6 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
+use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -55,9 +59,19 @@ pub fn router(app: App) -> Router {
         .route("/settings/api-keys", post(settings::create_api_key))
         .route("/settings/api-keys/{id}/delete", post(settings::delete_api_key))
         .route("/users", get(users::list).post(users::create))
+        .route("/connections", get(connections::list).post(connections::create))
         .route("/connections/{id}", get(connections::show))
+        .route("/connections/{id}/sync", post(connections::sync_now))
+        .route("/connections/{id}/status", get(connections::sync_status))
+        .route("/archive", get(archive::timeline))
+        .route("/posts/{id}", get(archive::show))
+        .route("/media/{id}", get(media::show))
+        .route("/queue", get(queue::show))
+        .route("/queue/{stage}/{id}/retry", post(queue::retry))
+        .route("/queue/{stage}/{id}/discard", post(queue::discard))
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), session::layer));
+        .layer(middleware::from_fn_with_state(state.clone(), session::layer))
+        .layer(middleware::from_fn(page_headers));
     Router::new()
         .route("/healthz", get(api::healthz))
         .route("/static/{*path}", get(assets::serve))
@@ -65,6 +79,25 @@ pub fn router(app: App) -> Router {
         .merge(pages)
         .layer(middleware::from_fn(log_request))
         .with_state(state)
+}
+
+/// Defence in depth for pages: even if archived HTML slipped past the sanitizer, no
+/// script but our own runs, and no page can be framed by another site.
+async fn page_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    if !headers.contains_key("content-security-policy") {
+        headers.insert(
+            "content-security-policy",
+            HeaderValue::from_static(
+                "default-src 'self'; img-src 'self' https: data:; media-src 'self'; \
+                 style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'",
+            ),
+        );
+    }
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    headers.insert("referrer-policy", HeaderValue::from_static("same-origin"));
+    response
 }
 
 async fn not_found() -> AppError {
@@ -104,6 +137,7 @@ pub async fn serve(app: App, listen: SocketAddr) -> Result<()> {
 
     let db = app.db.clone();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let workers = tokio::spawn(crate::workers::run(app.clone(), stop_rx.clone()));
     let server = axum::serve(listener, router(app).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
@@ -117,6 +151,10 @@ pub async fn serve(app: App, listen: SocketAddr) -> Result<()> {
     tokio::select! {
         result = server => result.context("server failed")?,
         _ = grace => tracing::warn!("requests still running after 5 s; stopping anyway"),
+    }
+    // Workers finish their current round (a batch commits or rolls back whole).
+    if tokio::time::timeout(Duration::from_secs(5), workers).await.is_err() {
+        tracing::warn!("background work still running after 5 s; it resumes at next start");
     }
     tokio::task::spawn_blocking(move || db.close()).await??;
     tracing::info!("Lifeboat stopped cleanly");
