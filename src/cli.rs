@@ -102,7 +102,13 @@ enum ApikeyCommand {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let default_level = if matches!(cli.command, Command::Serve { .. }) { "info" } else { "warn" };
+    // The server logs a line per request; commands stay quiet unless something is wrong.
+    // Migration chatter is not for people either way.
+    let default_level = if matches!(cli.command, Command::Serve { .. }) {
+        "info,refinery_core=warn"
+    } else {
+        "warn"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -25,9 +25,12 @@ impl Vault {
     /// Reads the key file (64 hex characters). Creating a key is `create_key`'s job alone,
     /// so a missing or damaged key is never silently replaced over old ciphertexts.
     pub fn open(key_path: &Path) -> Result<Vault> {
-        let text = fs::read_to_string(key_path)
+        let raw = fs::read(key_path)
             .with_context(|| format!("cannot read key file {}", key_path.display()))?;
-        let bytes = hex::decode(text.trim()).ok().filter(|b| b.len() == 32);
+        let bytes = std::str::from_utf8(&raw)
+            .ok()
+            .and_then(|text| hex::decode(text.trim()).ok())
+            .filter(|b| b.len() == 32);
         let Some(bytes) = bytes else {
             bail!(
                 "key file {} is corrupt (expected 64 hex characters); restore it from a backup",

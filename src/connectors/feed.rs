@@ -72,7 +72,8 @@ impl Connector for Feed {
 /// the URL is serving something else.
 const MAX_BODY: usize = 20 * 1024 * 1024;
 
-/// Servers that vary on Accept (some Mastodon and WordPress setups) then send a feed.
+/// Feed types first, so a server that varies on Accept answers with its feed; HTML is
+/// accepted too because `discover` is given web pages.
 const ACCEPT: &str = "application/rss+xml, application/atom+xml, application/feed+json, \
      application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, text/html;q=0.5, */*;q=0.1";
 
@@ -208,7 +209,7 @@ fn request_error(err: reqwest::Error) -> FetchError {
         source = cause.source();
     }
     if err.is_builder() {
-        FetchError::Invalid(message)
+        FetchError::Invalid(format!("not a usable feed URL ({message})"))
     } else {
         FetchError::Transient(message)
     }
@@ -229,7 +230,7 @@ fn check_status(
             retry_after: retry_after(headers.get(header::RETRY_AFTER), now),
         }),
         401 | 403 => Err(FetchError::Auth(answered())),
-        // 408 is the server's own timeout: as passing as ours.
+        // 408 is a timeout on the server's side; like one on ours, it passes.
         408 | 500..=599 => Err(FetchError::Transient(answered())),
         _ => Err(FetchError::Invalid(answered())),
     }
@@ -496,7 +497,7 @@ fn normalize_entry(entry: &Value) -> Option<NewPost> {
     let body = ["content", "summary"]
         .iter()
         .filter_map(|key| entry.get(*key))
-        .chain(media_objects(entry).filter_map(|m| m.get("description")))
+        .chain(array_at(entry, "media").filter_map(|m| m.get("description")))
         .find(|text| {
             text.get("body")
                 .and_then(Value::as_str)
@@ -536,10 +537,6 @@ fn array_at<'a>(value: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> 
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-}
-
-fn media_objects(entry: &Value) -> impl Iterator<Item = &Value> {
-    array_at(entry, "media")
 }
 
 fn is_html_text(text: &Value) -> bool {
@@ -614,8 +611,9 @@ fn author(entry: &Value) -> Option<String> {
 /// Files of the entry, in order: media content, enclosure links, thumbnails, then images in
 /// the HTML. Absolute URLs only, each once.
 fn entry_media(entry: &Value, html: Option<&str>, base: Option<&Url>) -> Vec<MediaRef> {
+    // (URL, declared MIME type); "image/*" for what can only be an image.
     let mut found: Vec<(String, Option<&str>)> = Vec::new();
-    for media in media_objects(entry) {
+    for media in array_at(entry, "media") {
         for content in array_at(media, "content") {
             found.extend(str_at(content, "url").map(|u| (u.to_string(), str_at(content, "type"))));
         }
@@ -629,7 +627,7 @@ fn entry_media(entry: &Value, html: Option<&str>, base: Option<&Url>) -> Vec<Med
             found.push((href.to_string(), media_type));
         }
     }
-    for media in media_objects(entry) {
+    for media in array_at(entry, "media") {
         for thumbnail in array_at(media, "thumbnails") {
             found.extend(str_at(thumbnail, "url").map(|u| (u.to_string(), Some("image/*"))));
         }
@@ -715,7 +713,7 @@ fn post_kind(
 /// Counts the feed itself publishes (YouTube's media:community); None when it has none.
 fn engagement(entry: &Value) -> Option<Value> {
     let mut counts = serde_json::Map::new();
-    for community in media_objects(entry).filter_map(|m| m.get("community")) {
+    for community in array_at(entry, "media").filter_map(|m| m.get("community")) {
         for (from, to) in [
             ("views", "views"),
             ("favorites", "favorites"),
@@ -924,4 +922,864 @@ fn entity(name: &str) -> Option<char> {
         "pound" => '£',
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// split + normalize, the way the ingest layer runs them.
+    fn posts(document: &str, source_url: &str) -> Vec<(RawPost, NewPost)> {
+        let item = ItemRef {
+            content_type: "application/xml",
+            source_url: Some(source_url),
+            payload: document.as_bytes(),
+        };
+        Feed.split(&item)
+            .expect("split")
+            .into_iter()
+            .map(|raw| {
+                let post = Feed.normalize(&raw).expect("normalize");
+                (raw, post)
+            })
+            .collect()
+    }
+
+    fn media(list: &[(&str, Option<&str>)]) -> Vec<MediaRef> {
+        list.iter()
+            .map(|(url, kind)| MediaRef {
+                url: url.to_string(),
+                kind: kind.map(String::from),
+            })
+            .collect()
+    }
+
+    const WORDPRESS_RSS: &str = r#"<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"
+	xmlns:content="http://purl.org/rss/1.0/modules/content/"
+	xmlns:wfw="http://wellformedweb.org/CommentAPI/"
+	xmlns:dc="http://purl.org/dc/elements/1.1/"
+	xmlns:atom="http://www.w3.org/2005/Atom"
+	xmlns:sy="http://purl.org/rss/1.0/modules/syndication/"
+	xmlns:slash="http://purl.org/rss/1.0/modules/slash/"
+	>
+
+<channel>
+	<title>Field Notes</title>
+	<atom:link href="https://fieldnotes.example.com/feed/" rel="self" type="application/rss+xml" />
+	<link>https://fieldnotes.example.com</link>
+	<description>Notes from the allotment</description>
+	<lastBuildDate>Tue, 16 Jan 2024 08:12:45 +0000</lastBuildDate>
+	<language>en-GB</language>
+	<sy:updatePeriod>
+	hourly	</sy:updatePeriod>
+	<sy:updateFrequency>
+	1	</sy:updateFrequency>
+	<generator>https://wordpress.org/?v=6.4.2</generator>
+	<item>
+		<title>Tomatoes &#038; the first frost&#8217;s lesson</title>
+		<link>https://fieldnotes.example.com/2024/01/15/tomatoes-first-frost/</link>
+		<comments>https://fieldnotes.example.com/2024/01/15/tomatoes-first-frost/#respond</comments>
+		<dc:creator><![CDATA[Ada Gardener]]></dc:creator>
+		<pubDate>Mon, 15 Jan 2024 09:30:00 +0000</pubDate>
+				<category><![CDATA[Garden]]></category>
+		<category><![CDATA[Tomatoes]]></category>
+		<guid isPermaLink="false">https://fieldnotes.example.com/?p=1234</guid>
+
+					<description><![CDATA[The frost came early this year &#8230; and the tomatoes knew. [&#8230;]]]></description>
+										<content:encoded><![CDATA[<p>The frost came early this year &amp; the tomatoes knew it&#8217;s over.</p>
+<figure class="wp-block-image size-large"><img decoding="async" width="1024" height="768" src="https://fieldnotes.example.com/wp-content/uploads/2024/01/frost-1024x768.jpg" alt="Frost on leaves" class="wp-image-1235" srcset="https://fieldnotes.example.com/wp-content/uploads/2024/01/frost-1024x768.jpg 1024w, https://fieldnotes.example.com/wp-content/uploads/2024/01/frost-300x225.jpg 300w" sizes="(max-width: 1024px) 100vw, 1024px" /></figure>
+<p>Next year: <strong>cloches</strong> &gt; hope.</p>
+<p><img src="/wp-content/uploads/2024/01/cloche.png" alt=""></p>
+<img alt="" border="0" src="https://pixel.wp.com/b.gif?host=fieldnotes.example.com&#038;blog=1&#038;post=1234&#038;subd=fieldnotes&#038;ref=&#038;feed=1" width="1" height="1" />]]></content:encoded>
+					<wfw:commentRss>https://fieldnotes.example.com/2024/01/15/tomatoes-first-frost/feed/</wfw:commentRss>
+			<slash:comments>3</slash:comments>
+		</item>
+	<item>
+		<title>Seed catalogue season</title>
+		<link>https://fieldnotes.example.com/2024/01/14/seed-catalogue/</link>
+		<dc:creator><![CDATA[Ada Gardener]]></dc:creator>
+		<pubDate>Sun, 14 Jan 2024 18:05:00 +0000</pubDate>
+		<guid isPermaLink="false">https://fieldnotes.example.com/?p=1229</guid>
+		<description><![CDATA[Catalogues arrived. I ordered too much.]]></description>
+	</item>
+	</channel>
+</rss>
+"#;
+
+    #[test]
+    fn wordpress_rss() {
+        let posts = posts(WORDPRESS_RSS, "https://fieldnotes.example.com/feed/");
+        assert_eq!(posts.len(), 2);
+        let (raw, post) = &posts[0];
+        assert_eq!(
+            raw.platform_post_id,
+            "https://fieldnotes.example.com/?p=1234"
+        );
+        assert_eq!(raw.payload["categories"], json!(["Garden", "Tomatoes"]));
+        assert_eq!(raw.payload["feed"]["title"]["body"], "Field Notes");
+        assert_eq!(
+            raw.payload["feed"]["link"],
+            "https://fieldnotes.example.com/"
+        );
+        assert_eq!(raw.payload["feed"]["format"], "rss2.0");
+        assert_eq!(raw.payload["summary"]["type"], "text/html");
+        assert_eq!(post.kind, "article");
+        assert_eq!(
+            post.title.as_deref(),
+            Some("Tomatoes & the first frost’s lesson")
+        );
+        assert_eq!(post.author.as_deref(), Some("Ada Gardener"));
+        assert_eq!(
+            post.url.as_deref(),
+            Some("https://fieldnotes.example.com/2024/01/15/tomatoes-first-frost/")
+        );
+        assert_eq!(post.created_at, Some(1705311000));
+        assert_eq!(
+            post.text,
+            "The frost came early this year & the tomatoes knew it’s over. Next year: cloches > hope."
+        );
+        let html = post.html.as_deref().unwrap_or_default();
+        assert!(html.starts_with("<p>The frost came early this year &amp; the tomatoes"));
+        // The relative image resolves against the post; the tracking pixel is left out.
+        assert_eq!(
+            post.media,
+            media(&[
+                (
+                    "https://fieldnotes.example.com/wp-content/uploads/2024/01/frost-1024x768.jpg",
+                    Some("image")
+                ),
+                (
+                    "https://fieldnotes.example.com/wp-content/uploads/2024/01/cloche.png",
+                    Some("image")
+                ),
+            ])
+        );
+        assert_eq!(post.engagement, None);
+
+        // Without content:encoded the description is the content.
+        let (raw, post) = &posts[1];
+        assert_eq!(
+            raw.platform_post_id,
+            "https://fieldnotes.example.com/?p=1229"
+        );
+        assert_eq!(post.text, "Catalogues arrived. I ordered too much.");
+        assert_eq!(post.created_at, Some(1705255500));
+        assert!(post.media.is_empty());
+    }
+
+    const MEDIUM_RSS: &str = r#"<?xml version="1.0" encoding="UTF-8"?><rss xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:content="http://purl.org/rss/1.0/modules/content/" xmlns:atom="http://www.w3.org/2005/Atom" version="2.0" xmlns:cc="http://cyber.law.harvard.edu/rss/creativeCommonsRssModule.html">
+    <channel>
+        <title><![CDATA[Stories by Jane Doe on Medium]]></title>
+        <description><![CDATA[Stories by Jane Doe on Medium]]></description>
+        <link>https://medium.com/@janedoe?source=rss-5f3c1d2e9a7b------2</link>
+        <image>
+            <url>https://cdn-images-1.medium.com/fit/c/150/150/1*abcdef.jpeg</url>
+            <title>Stories by Jane Doe on Medium</title>
+            <link>https://medium.com/@janedoe?source=rss-5f3c1d2e9a7b------2</link>
+        </image>
+        <generator>Medium</generator>
+        <lastBuildDate>Wed, 07 Feb 2024 18:02:11 GMT</lastBuildDate>
+        <atom:link href="https://medium.com/@janedoe/feed" rel="self" type="application/rss+xml"/>
+        <webMaster><![CDATA[yourfriends@medium.com]]></webMaster>
+        <atom:link href="http://medium.superfeedr.com" rel="hub"/>
+        <item>
+            <title><![CDATA[Why I Back Up Everything]]></title>
+            <link>https://medium.com/@janedoe/why-i-back-up-everything-3b1f0c9d8e2a?source=rss-5f3c1d2e9a7b------2</link>
+            <guid isPermaLink="false">https://medium.com/p/3b1f0c9d8e2a</guid>
+            <category><![CDATA[backup]]></category>
+            <category><![CDATA[data]]></category>
+            <dc:creator><![CDATA[Jane Doe]]></dc:creator>
+            <pubDate>Wed, 07 Feb 2024 17:45:03 GMT</pubDate>
+            <atom:updated>2024-02-07T17:58:40.112Z</atom:updated>
+            <content:encoded><![CDATA[<h3>Why I Back Up Everything</h3><p>Platforms die. <a href="https://example.org/graveyard">The graveyard</a> is long.</p><figure><img alt="A server rack" src="https://cdn-images-1.medium.com/max/1024/1*Xy9_ZzQw.png" /><figcaption>Photo by someone</figcaption></figure><p>So I keep copies.</p><img src="https://medium.com/_/stat?event=post.clientViewed&amp;referrerSource=full_rss&amp;postId=3b1f0c9d8e2a" width="1" height="1" alt="">]]></content:encoded>
+        </item>
+    </channel>
+</rss>"#;
+
+    #[test]
+    fn medium_rss() {
+        let posts = posts(MEDIUM_RSS, "https://medium.com/feed/@janedoe");
+        assert_eq!(posts.len(), 1);
+        let (raw, post) = &posts[0];
+        assert_eq!(raw.platform_post_id, "https://medium.com/p/3b1f0c9d8e2a");
+        assert_eq!(raw.payload["published"], 1707327903);
+        assert_eq!(raw.payload["updated"], 1707328720);
+        assert_eq!(post.kind, "article");
+        assert_eq!(post.title.as_deref(), Some("Why I Back Up Everything"));
+        assert_eq!(post.author.as_deref(), Some("Jane Doe"));
+        assert_eq!(
+            post.url.as_deref(),
+            Some(
+                "https://medium.com/@janedoe/why-i-back-up-everything-3b1f0c9d8e2a?source=rss-5f3c1d2e9a7b------2"
+            )
+        );
+        assert_eq!(post.created_at, Some(1707327903));
+        assert_eq!(
+            post.text,
+            "Why I Back Up Everything Platforms die. The graveyard is long. Photo by someone So I keep copies."
+        );
+        assert_eq!(
+            post.media,
+            media(&[(
+                "https://cdn-images-1.medium.com/max/1024/1*Xy9_ZzQw.png",
+                Some("image")
+            )])
+        );
+    }
+
+    const ATOM_WITH_XML_BASE: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://notes.example.net/blog/" xml:lang="en">
+  <title type="text">Slow Notes</title>
+  <subtitle type="html">Thinking &lt;em&gt;slowly&lt;/em&gt;</subtitle>
+  <updated>2024-03-02T10:00:00Z</updated>
+  <id>tag:notes.example.net,2024:blog</id>
+  <link rel="alternate" type="text/html" href="./"/>
+  <link rel="self" type="application/atom+xml" href="feed.atom"/>
+  <author><name>Kim Lee</name><uri>https://notes.example.net/</uri></author>
+  <entry>
+    <title type="html">On &lt;code&gt;fsync&lt;/code&gt; &amp;amp; friends</title>
+    <link rel="alternate" type="text/html" href="2024/03/fsync"/>
+    <link rel="enclosure" type="image/png" href="files/fsync-diagram.png" length="48213"/>
+    <link rel="replies" type="text/html" href="2024/03/fsync#comments"/>
+    <id>tag:notes.example.net,2024:fsync</id>
+    <published>2024-03-01T21:15:00+01:00</published>
+    <updated>2024-03-02T09:00:00+01:00</updated>
+    <category term="storage" label="Storage"/>
+    <summary type="text">Why rename is not enough.</summary>
+    <content type="html" xml:base="https://notes.example.net/static/">&lt;p&gt;Write, fsync, rename&amp;hellip; then fsync the directory.&lt;/p&gt;&lt;p&gt;&lt;img src="img/fsync.svg" alt="diagram"&gt;&lt;/p&gt;</content>
+  </entry>
+  <entry>
+    <title>Undated scribble</title>
+    <link href="scribble"/>
+    <id>tag:notes.example.net,2024:scribble</id>
+    <content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><p>No date on <em>this</em> one.</p></div></content>
+  </entry>
+</feed>"#;
+
+    #[test]
+    fn atom_resolves_relative_links_against_xml_base() {
+        let posts = posts(
+            ATOM_WITH_XML_BASE,
+            "https://notes.example.net/blog/feed.atom",
+        );
+        assert_eq!(posts.len(), 2);
+        let (raw, post) = &posts[0];
+        assert_eq!(raw.platform_post_id, "tag:notes.example.net,2024:fsync");
+        assert_eq!(
+            raw.payload["feed"]["link"],
+            "https://notes.example.net/blog/"
+        );
+        assert_eq!(raw.payload["feed"]["format"], "atom");
+        assert_eq!(raw.payload["categories"], json!(["storage"]));
+        assert_eq!(post.kind, "article");
+        assert_eq!(post.title.as_deref(), Some("On fsync & friends"));
+        assert_eq!(
+            post.url.as_deref(),
+            Some("https://notes.example.net/blog/2024/03/fsync")
+        );
+        // The entry has no author of its own: the feed's speaks for it.
+        assert_eq!(post.author.as_deref(), Some("Kim Lee"));
+        assert_eq!(post.created_at, Some(1709324100));
+        assert_eq!(post.text, "Write, fsync, rename… then fsync the directory.");
+        assert_eq!(
+            post.media,
+            media(&[
+                (
+                    "https://notes.example.net/blog/files/fsync-diagram.png",
+                    Some("image")
+                ),
+                // Relative to the content's own xml:base, not to the entry's page.
+                (
+                    "https://notes.example.net/static/img/fsync.svg",
+                    Some("image")
+                ),
+            ])
+        );
+
+        let (raw, post) = &posts[1];
+        assert_eq!(raw.platform_post_id, "tag:notes.example.net,2024:scribble");
+        assert_eq!(
+            post.url.as_deref(),
+            Some("https://notes.example.net/blog/scribble")
+        );
+        assert_eq!(post.text, "No date on this one.");
+        // Atom's xhtml content comes without its wrapping div, as the spec says.
+        assert_eq!(
+            post.html.as_deref(),
+            Some("<p>No date on <em>this</em> one.</p>")
+        );
+        assert_eq!(post.created_at, None);
+    }
+
+    const YOUTUBE_ATOM: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<feed xmlns:yt="http://www.youtube.com/xml/schemas/2015" xmlns:media="http://search.yahoo.com/mrss/" xmlns="http://www.w3.org/2005/Atom">
+ <link rel="self" href="http://www.youtube.com/feeds/videos.xml?channel_id=UCxyz123"/>
+ <id>yt:channel:xyz123</id>
+ <yt:channelId>xyz123</yt:channelId>
+ <title>Repair Café</title>
+ <link rel="alternate" href="https://www.youtube.com/channel/UCxyz123"/>
+ <author>
+  <name>Repair Café</name>
+  <uri>https://www.youtube.com/channel/UCxyz123</uri>
+ </author>
+ <published>2015-06-01T10:00:00+00:00</published>
+ <entry>
+  <id>yt:video:dQw4w9WgXcQ</id>
+  <yt:videoId>dQw4w9WgXcQ</yt:videoId>
+  <yt:channelId>UCxyz123</yt:channelId>
+  <title>Fixing a 1970s radio</title>
+  <link rel="alternate" href="https://www.youtube.com/watch?v=dQw4w9WgXcQ"/>
+  <author>
+   <name>Repair Café</name>
+   <uri>https://www.youtube.com/channel/UCxyz123</uri>
+  </author>
+  <published>2024-04-10T15:00:06+00:00</published>
+  <updated>2024-04-12T08:21:44+00:00</updated>
+  <media:group>
+   <media:title>Fixing a 1970s radio</media:title>
+   <media:content url="https://www.youtube.com/v/dQw4w9WgXcQ?version=3" type="application/x-shockwave-flash" width="640" height="390"/>
+   <media:thumbnail url="https://i2.ytimg.com/vi/dQw4w9WgXcQ/hqdefault.jpg" width="480" height="360"/>
+   <media:description>Capacitors, &amp; patience.
+Parts list: https://example.org/parts</media:description>
+   <media:community>
+    <media:starRating count="1523" average="5.00" min="1" max="5"/>
+    <media:statistics views="48211"/>
+   </media:community>
+  </media:group>
+ </entry>
+</feed>"#;
+
+    #[test]
+    fn youtube_channel_feed() {
+        let posts = posts(
+            YOUTUBE_ATOM,
+            "https://www.youtube.com/feeds/videos.xml?channel_id=UCxyz123",
+        );
+        assert_eq!(posts.len(), 1);
+        let (raw, post) = &posts[0];
+        assert_eq!(raw.platform_post_id, "yt:video:dQw4w9WgXcQ");
+        assert_eq!(raw.payload["media"][0]["community"]["views"], 48211);
+        assert_eq!(
+            raw.payload["media"][0]["content"][0]["type"],
+            "application/x-shockwave-flash"
+        );
+        assert_eq!(post.kind, "video");
+        assert_eq!(post.title.as_deref(), Some("Fixing a 1970s radio"));
+        assert_eq!(post.author.as_deref(), Some("Repair Café"));
+        assert_eq!(
+            post.url.as_deref(),
+            Some("https://www.youtube.com/watch?v=dQw4w9WgXcQ")
+        );
+        assert_eq!(post.created_at, Some(1712761206));
+        assert_eq!(
+            post.text,
+            "Capacitors, & patience. Parts list: https://example.org/parts"
+        );
+        assert_eq!(post.html, None);
+        // The Flash player URL is no file; the thumbnail is.
+        assert_eq!(
+            post.media,
+            media(&[(
+                "https://i2.ytimg.com/vi/dQw4w9WgXcQ/hqdefault.jpg",
+                Some("image")
+            )])
+        );
+        assert_eq!(
+            post.engagement,
+            Some(json!({"views": 48211, "ratings": 1523}))
+        );
+    }
+
+    const MASTODON_RSS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:webfeeds="http://webfeeds.org/rss/1.0" xmlns:media="http://search.yahoo.com/mrss/">
+  <channel>
+    <title>Ada Lovelace</title>
+    <description>Public posts from @ada@social.example</description>
+    <link>https://social.example/@ada</link>
+    <image>
+      <url>https://files.social.example/accounts/avatars/000/000/001/original/ab12.png</url>
+      <title>Ada Lovelace</title>
+      <link>https://social.example/@ada</link>
+    </image>
+    <lastBuildDate>Sat, 18 May 2024 12:00:00 +0000</lastBuildDate>
+    <webfeeds:icon>https://files.social.example/accounts/avatars/000/000/001/original/ab12.png</webfeeds:icon>
+    <generator>Mastodon v4.2.8</generator>
+    <item>
+      <guid isPermaLink="true">https://social.example/@ada/112458734563412345</guid>
+      <link>https://social.example/@ada/112458734563412345</link>
+      <pubDate>Sat, 18 May 2024 11:42:17 +0000</pubDate>
+      <description>&lt;p&gt;Backed up my garden photos &amp;amp; notes today. &lt;a href="https://social.example/tags/backup" class="mention hashtag" rel="tag"&gt;#&lt;span&gt;backup&lt;/span&gt;&lt;/a&gt;&lt;/p&gt;</description>
+      <media:content url="https://files.social.example/media_attachments/files/112/458/734/original/f00d.jpeg" type="image/jpeg" fileSize="482133" medium="image">
+        <media:rating scheme="urn:simple">nonadult</media:rating>
+        <media:description type="plain">Tomato seedlings on a windowsill</media:description>
+      </media:content>
+      <media:content url="https://files.social.example/media_attachments/files/112/458/735/original/beef.mp4" type="video/mp4" fileSize="2048000" medium="video">
+        <media:rating scheme="urn:simple">nonadult</media:rating>
+      </media:content>
+      <category>backup</category>
+    </item>
+  </channel>
+</rss>"#;
+
+    #[test]
+    fn mastodon_profile_rss() {
+        let posts = posts(MASTODON_RSS, "https://social.example/@ada.rss");
+        assert_eq!(posts.len(), 1);
+        let (raw, post) = &posts[0];
+        assert_eq!(
+            raw.platform_post_id,
+            "https://social.example/@ada/112458734563412345"
+        );
+        // Untitled, so a post, even with a video attached.
+        assert_eq!(post.kind, "post");
+        assert_eq!(post.title, None);
+        assert_eq!(post.author, None);
+        assert_eq!(
+            post.url.as_deref(),
+            Some("https://social.example/@ada/112458734563412345")
+        );
+        assert_eq!(post.created_at, Some(1716032537));
+        assert_eq!(
+            post.text,
+            "Backed up my garden photos & notes today. #backup"
+        );
+        assert_eq!(
+            post.media,
+            media(&[
+                (
+                    "https://files.social.example/media_attachments/files/112/458/734/original/f00d.jpeg",
+                    Some("image")
+                ),
+                (
+                    "https://files.social.example/media_attachments/files/112/458/735/original/beef.mp4",
+                    Some("video")
+                ),
+            ])
+        );
+    }
+
+    const JSON_FEED: &str = r#"{
+  "version": "https://jsonfeed.org/version/1.1",
+  "title": "Morning Pages",
+  "home_page_url": "https://pages.example.org/",
+  "feed_url": "https://pages.example.org/feed.json",
+  "language": "en",
+  "authors": [{"name": "Sam Rivera", "url": "https://pages.example.org/about"}],
+  "items": [
+    {
+      "id": "https://pages.example.org/2024/06/01/rain",
+      "url": "https://pages.example.org/2024/06/01/rain",
+      "title": "Rain, finally",
+      "content_html": "<p>It rained &mdash; at last.</p><p><img src=\"/media/rain.webp\" alt=\"\"></p>",
+      "summary": "It rained.",
+      "date_published": "2024-06-01T07:30:00-04:00",
+      "date_modified": "2024-06-01T08:00:00-04:00",
+      "tags": ["weather", "garden"],
+      "attachments": [
+        {"url": "https://pages.example.org/media/rain-full.jpg", "mime_type": "image/jpeg", "size_in_bytes": 183022}
+      ]
+    },
+    {
+      "id": "42",
+      "content_text": "Just a short note.\n\nTwo paragraphs.",
+      "date_published": "2024-06-02T12:00:00Z"
+    }
+  ]
+}"#;
+
+    #[test]
+    fn json_feed() {
+        let posts = posts(JSON_FEED, "https://pages.example.org/feed.json");
+        assert_eq!(posts.len(), 2);
+        let (raw, post) = &posts[0];
+        assert_eq!(
+            raw.platform_post_id,
+            "https://pages.example.org/2024/06/01/rain"
+        );
+        assert_eq!(raw.payload["categories"], json!(["weather", "garden"]));
+        assert_eq!(raw.payload["feed"]["format"], "json");
+        assert_eq!(post.kind, "article");
+        assert_eq!(post.title.as_deref(), Some("Rain, finally"));
+        assert_eq!(post.author.as_deref(), Some("Sam Rivera"));
+        assert_eq!(
+            post.url.as_deref(),
+            Some("https://pages.example.org/2024/06/01/rain")
+        );
+        assert_eq!(post.created_at, Some(1717241400));
+        assert_eq!(post.text, "It rained — at last.");
+        assert_eq!(
+            post.media,
+            media(&[
+                (
+                    "https://pages.example.org/media/rain-full.jpg",
+                    Some("image")
+                ),
+                ("https://pages.example.org/media/rain.webp", Some("image")),
+            ])
+        );
+
+        let (raw, post) = &posts[1];
+        assert_eq!(raw.platform_post_id, "42");
+        assert_eq!(post.kind, "post");
+        assert_eq!(post.url, None);
+        assert_eq!(post.html, None);
+        assert_eq!(post.text, "Just a short note. Two paragraphs.");
+        assert_eq!(post.created_at, Some(1717329600));
+    }
+
+    const PODCAST_RSS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd" xmlns:content="http://purl.org/rss/1.0/modules/content/">
+  <channel>
+    <title>Soil Matters</title>
+    <link>https://soilmatters.example.fm</link>
+    <language>en-us</language>
+    <itunes:author>Priya N.</itunes:author>
+    <itunes:image href="https://soilmatters.example.fm/cover.jpg"/>
+    <itunes:category text="Leisure"><itunes:category text="Home &amp; Garden"/></itunes:category>
+    <item>
+      <title>Ep. 12: Worms &amp; Why</title>
+      <itunes:title>Worms &amp; Why</itunes:title>
+      <description><![CDATA[<p>We dig into worms.</p>]]></description>
+      <enclosure url="https://cdn.example.fm/soilmatters/ep12.mp3" length="34567890" type="audio/mpeg"/>
+      <guid isPermaLink="false">soilmatters-ep12</guid>
+      <pubDate>Thu, 04 Jul 2024 05:00:00 -0700</pubDate>
+      <itunes:duration>00:42:17</itunes:duration>
+      <itunes:episode>12</itunes:episode>
+      <itunes:image href="https://soilmatters.example.fm/ep12.jpg"/>
+      <itunes:explicit>false</itunes:explicit>
+    </item>
+  </channel>
+</rss>"#;
+
+    #[test]
+    fn podcast_with_audio_enclosure() {
+        let posts = posts(PODCAST_RSS, "https://soilmatters.example.fm/feed.xml");
+        assert_eq!(posts.len(), 1);
+        let (raw, post) = &posts[0];
+        assert_eq!(raw.platform_post_id, "soilmatters-ep12");
+        assert_eq!(post.kind, "audio");
+        assert_eq!(post.title.as_deref(), Some("Ep. 12: Worms & Why"));
+        // The show's itunes:author speaks for its episodes.
+        assert_eq!(post.author.as_deref(), Some("Priya N."));
+        assert_eq!(post.text, "We dig into worms.");
+        assert_eq!(post.created_at, Some(1720094400));
+        // No <link>, and the guid is no URL.
+        assert_eq!(post.url, None);
+        assert_eq!(
+            post.media,
+            media(&[
+                ("https://cdn.example.fm/soilmatters/ep12.mp3", Some("audio")),
+                ("https://soilmatters.example.fm/ep12.jpg", Some("image")),
+            ])
+        );
+    }
+
+    const RSS1_RDF: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/">
+  <channel rdf:about="https://diary.example.jp/rss">
+    <title>Garden Diary</title>
+    <link>https://diary.example.jp/</link>
+    <description>Daily notes</description>
+    <items><rdf:Seq><rdf:li rdf:resource="https://diary.example.jp/2024/08/01"/></rdf:Seq></items>
+  </channel>
+  <item rdf:about="https://diary.example.jp/2024/08/01">
+    <title>Cucumbers everywhere</title>
+    <link>https://diary.example.jp/2024/08/01</link>
+    <description>Too many   cucumbers.</description>
+    <dc:creator>Hana</dc:creator>
+    <dc:date>2024-08-01T21:00:00+09:00</dc:date>
+  </item>
+</rdf:RDF>"#;
+
+    #[test]
+    fn rss1_rdf() {
+        let posts = posts(RSS1_RDF, "https://diary.example.jp/rss");
+        assert_eq!(posts.len(), 1);
+        let (raw, post) = &posts[0];
+        // RSS 1.0 has no guid: the link stands in.
+        assert_eq!(raw.platform_post_id, "https://diary.example.jp/2024/08/01");
+        assert_eq!(raw.payload["feed"]["format"], "rss1.0");
+        assert_eq!(post.kind, "article");
+        assert_eq!(post.author.as_deref(), Some("Hana"));
+        assert_eq!(post.text, "Too many cucumbers.");
+        assert_eq!(post.html, None);
+        assert_eq!(post.created_at, Some(1722513600));
+    }
+
+    const RSS_WITHOUT_IDS_OR_DATES: &str = r#"<?xml version="1.0"?>
+<rss version="2.0"><channel>
+  <title>Old school</title>
+  <link>http://oldschool.example.com/</link>
+  <item>
+    <title>Linked, no guid</title>
+    <link>http://oldschool.example.com/posts/7.html</link>
+    <description>Seven.</description>
+  </item>
+  <item>
+    <title>Nothing but words</title>
+    <description>&lt;b&gt;Eight&lt;/b&gt;.</description>
+  </item>
+</channel></rss>"#;
+
+    #[test]
+    fn entries_without_id_or_date() {
+        let posts = posts(
+            RSS_WITHOUT_IDS_OR_DATES,
+            "http://oldschool.example.com/rss.xml",
+        );
+        assert_eq!(posts.len(), 2);
+        let (raw, post) = &posts[0];
+        assert_eq!(
+            raw.platform_post_id,
+            "http://oldschool.example.com/posts/7.html"
+        );
+        assert_eq!(post.created_at, None);
+        assert_eq!(raw.payload["published"], Value::Null);
+
+        let (raw, post) = &posts[1];
+        assert_eq!(
+            raw.platform_post_id,
+            sha256_hex(b"Nothing but words\n<b>Eight</b>.")
+        );
+        assert_eq!(post.created_at, None);
+        assert_eq!(post.text, "Eight.");
+        // The same document always yields the same ids (reprocess must not duplicate).
+        let again = self::posts(
+            RSS_WITHOUT_IDS_OR_DATES,
+            "http://oldschool.example.com/rss.xml",
+        );
+        assert_eq!(again[1].0.platform_post_id, raw.platform_post_id);
+    }
+
+    #[test]
+    fn non_feeds_are_refused_with_a_reason() {
+        let split = |body: &[u8]| {
+            Feed.split(&ItemRef {
+                content_type: "text/html",
+                source_url: Some("https://example.com/"),
+                payload: body,
+            })
+            .map(|posts| posts.len())
+            .map_err(|err| err.to_string())
+        };
+        let page = b"<!DOCTYPE html>\n<html lang=\"en\"><head><title>Blog</title></head><body></body></html>";
+        assert_eq!(
+            split(page),
+            Err(
+                "the URL is a web page, not a feed; use the address of its RSS or Atom feed".into()
+            )
+        );
+        let garbage = split(b"Service temporarily unavailable, please retry").unwrap_err();
+        assert!(
+            garbage.starts_with("not an RSS, Atom or JSON feed"),
+            "{garbage}"
+        );
+        let json = split(br#"{"error": "not found"}"#).unwrap_err();
+        assert!(json.starts_with("not an RSS, Atom or JSON feed"), "{json}");
+        assert!(split(b"<?xml version=\"1.0\"?><note>hi</note>").is_err());
+        // An empty feed is still a feed.
+        assert_eq!(
+            split(b"<rss version=\"2.0\"><channel><title>t</title></channel></rss>"),
+            Ok(0)
+        );
+    }
+
+    #[test]
+    fn normalize_refuses_payloads_it_did_not_write() {
+        let raw = RawPost {
+            platform_post_id: "x".into(),
+            payload: json!("just a string"),
+        };
+        assert!(Feed.normalize(&raw).is_err());
+    }
+
+    #[test]
+    fn feed_links_in_page_heads() {
+        let url = |u: &str| Url::parse(u).expect("test URL");
+
+        let wordpress = r#"<!DOCTYPE html>
+<html lang="en-GB">
+<head>
+<meta charset="UTF-8">
+<title>Field Notes &#8211; Notes from the allotment</title>
+<link rel='dns-prefetch' href='//fieldnotes.example.com' />
+<link rel="alternate" type="application/json" href="https://fieldnotes.example.com/wp-json/wp/v2/pages/2" />
+<link rel="alternate" type="application/rss+xml" title="Field Notes &raquo; Feed" href="https://fieldnotes.example.com/feed/" />
+<link rel="alternate" type="application/rss+xml" title="Field Notes &raquo; Comments Feed" href="https://fieldnotes.example.com/comments/feed/" />
+<link rel='stylesheet' id='wp-block-library-css' href='https://fieldnotes.example.com/wp-includes/css/dist/block-library/style.min.css?ver=6.4.2' media='all' />
+<link rel="https://api.w.org/" href="https://fieldnotes.example.com/wp-json/" />
+<link rel="alternate" type="application/json+oembed" href="https://fieldnotes.example.com/wp-json/oembed/1.0/embed?url=https%3A%2F%2Ffieldnotes.example.com%2F&#038;format=json" />
+</head>"#;
+        assert_eq!(
+            feed_links(wordpress, &url("https://fieldnotes.example.com/")),
+            [
+                "https://fieldnotes.example.com/feed/",
+                "https://fieldnotes.example.com/comments/feed/",
+                // The REST API is a last resort, after every real feed.
+                "https://fieldnotes.example.com/wp-json/wp/v2/pages/2",
+            ]
+        );
+
+        let medium = r#"<head><title data-rh="true">Jane Doe – Medium</title><link data-rh="true" rel="icon" href="https://miro.medium.com/v2/1*m-R_BkNf1Qjr1YbyOIJY2w.png"/><link data-rh="true" rel="alternate" href="android-app://com.medium.reader/https/medium.com/@janedoe"/><link rel="alternate" type="application/rss+xml" title="RSS" href="https://medium.com/feed/@janedoe"/></head>"#;
+        assert_eq!(
+            feed_links(medium, &url("https://medium.com/@janedoe")),
+            ["https://medium.com/feed/@janedoe"]
+        );
+
+        let youtube = r#"<link rel="canonical" href="https://www.youtube.com/channel/UCxyz123"><link rel="alternate" media="handheld" href="https://m.youtube.com/@repaircafe"><link rel="alternate" type="application/rss+xml" title="RSS" href="https://www.youtube.com/feeds/videos.xml?channel_id=UCxyz123">"#;
+        assert_eq!(
+            feed_links(youtube, &url("https://www.youtube.com/@repaircafe")),
+            ["https://www.youtube.com/feeds/videos.xml?channel_id=UCxyz123"]
+        );
+
+        let mastodon = r#"<link href='https://social.example/users/ada' rel='alternate' type='application/activity+json'>
+<link href='https://social.example/@ada.rss' rel='alternate' type='application/rss+xml'>"#;
+        assert_eq!(
+            feed_links(mastodon, &url("https://social.example/@ada")),
+            ["https://social.example/@ada.rss"]
+        );
+
+        // Hand-written pages: upper case, unquoted, relative, with parameters.
+        let hand_written = r#"<HEAD><LINK REL=alternate TYPE="application/atom+xml; charset=utf-8" HREF=/blog/atom.xml>
+<link rel="alternate home" type="application/feed+json" href="feed.json?a=1&amp;b=2"/></HEAD>"#;
+        assert_eq!(
+            feed_links(hand_written, &url("https://example.org/blog/post.html")),
+            [
+                "https://example.org/blog/atom.xml",
+                "https://example.org/blog/feed.json?a=1&b=2",
+            ]
+        );
+
+        assert!(
+            feed_links(
+                "<html><head><title>No feed</title></head></html>",
+                &url("https://x.example/")
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn html_to_plain_text() {
+        assert_eq!(
+            html_to_text(
+                "<p>One&nbsp;&amp; two</p><p>Three&#8217;s <em>company</em>,\n   4 &lt; 5 &#x2014; &bogus; R&D</p>"
+            ),
+            "One & two Three’s company, 4 < 5 — &bogus; R&D"
+        );
+        assert_eq!(
+            html_to_text(
+                "a<br>b<!-- <p>hidden</p> -->c<script>var x = '<p>';</script><style>p{}</style>d"
+            ),
+            // Comments and scripts vanish without breaking the word around them.
+            "a bcd"
+        );
+        assert_eq!(html_to_text("x < y and y > z"), "x < y and y > z");
+    }
+
+    #[test]
+    fn cursor_drives_conditional_requests() {
+        let http = reqwest::Client::new();
+        let url = "https://fieldnotes.example.com/feed/";
+        let headers = |cursor: &Cursor| {
+            feed_request(&http, url, cursor)
+                .build()
+                .expect("request")
+                .headers()
+                .clone()
+        };
+
+        let fresh = headers(&Cursor::parse(None));
+        assert!(fresh.get(header::IF_NONE_MATCH).is_none());
+        assert!(fresh.get(header::IF_MODIFIED_SINCE).is_none());
+        assert!(fresh.get(header::ACCEPT).is_some());
+
+        let stored = r#"{"etag":"W/\"5f3c-1d2e\"","last_modified":"Tue, 16 Jan 2024 08:12:45 GMT","newest":1705311000}"#;
+        let cursor = Cursor::parse(Some(stored));
+        let conditional = headers(&cursor);
+        assert_eq!(conditional[header::IF_NONE_MATCH], "W/\"5f3c-1d2e\"");
+        assert_eq!(
+            conditional[header::IF_MODIFIED_SINCE],
+            "Tue, 16 Jan 2024 08:12:45 GMT"
+        );
+
+        // A stored cursor we cannot read costs one full GET, not an error.
+        assert_eq!(Cursor::parse(Some("not json")), Cursor::default());
+
+        // After a 200: the response's validators, and the newest date ever seen.
+        let mut response = HeaderMap::new();
+        response.insert(header::ETAG, HeaderValue::from_static("\"abc\""));
+        let document = parse_document(WORDPRESS_RSS.as_bytes(), None).expect("feed");
+        let next = cursor.after(&response, &document);
+        assert_eq!(
+            next,
+            Cursor {
+                etag: Some("\"abc\"".into()),
+                last_modified: None,
+                newest: Some(1705311000),
+            }
+        );
+        let older = Cursor {
+            newest: Some(1800000000),
+            ..Cursor::default()
+        };
+        assert_eq!(older.after(&response, &document).newest, Some(1800000000));
+        assert_eq!(Cursor::parse(Some(&next.to_json())), next);
+        assert_eq!(
+            serde_json::from_str::<Value>(&next.to_json()).expect("json"),
+            json!({"etag": "\"abc\"", "last_modified": null, "newest": 1705311000})
+        );
+    }
+
+    #[test]
+    fn statuses_map_to_fetch_errors() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1445412480);
+        let check = |status: u16, retry_after: Option<&'static str>| {
+            let mut headers = HeaderMap::new();
+            if let Some(value) = retry_after {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static(value));
+            }
+            let status = StatusCode::from_u16(status).expect("status");
+            check_status(status, &headers, "https://x.example/feed", now)
+        };
+        assert!(check(200, None).is_ok());
+        assert!(check(304, None).is_ok());
+        let retry = |status, value| match check(status, value) {
+            Err(FetchError::RateLimited { retry_after }) => retry_after.as_secs(),
+            other => panic!("expected RateLimited, got {other:?}"),
+        };
+        assert_eq!(retry(429, Some("120")), 120);
+        assert_eq!(retry(429, Some("Wed, 21 Oct 2015 07:30:00 GMT")), 120);
+        assert_eq!(retry(429, Some("Wed, 21 Oct 2015 07:00:00 GMT")), 0);
+        assert_eq!(retry(429, Some("soon")), 60);
+        assert_eq!(retry(429, None), 60);
+        assert!(matches!(check(401, None), Err(FetchError::Auth(_))));
+        assert!(matches!(check(403, None), Err(FetchError::Auth(_))));
+        assert!(matches!(check(500, None), Err(FetchError::Transient(_))));
+        assert!(matches!(
+            check(503, Some("30")),
+            Err(FetchError::Transient(_))
+        ));
+        match check(410, None) {
+            Err(FetchError::Invalid(message)) => {
+                assert_eq!(message, "https://x.example/feed answered HTTP 410 Gone")
+            }
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+        assert!(matches!(check(404, None), Err(FetchError::Invalid(_))));
+    }
+
+    #[test]
+    fn content_type_is_sniffed_from_the_format() {
+        let sniff = |doc: &str| {
+            sniffed_content_type(
+                &parse_document(doc.as_bytes(), None)
+                    .expect("feed")
+                    .feed_type,
+            )
+        };
+        assert_eq!(sniff(WORDPRESS_RSS), "application/rss+xml");
+        assert_eq!(sniff(YOUTUBE_ATOM), "application/atom+xml");
+        assert_eq!(sniff(JSON_FEED), "application/feed+json");
+    }
 }

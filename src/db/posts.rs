@@ -83,10 +83,35 @@ impl Upserted {
     }
 }
 
+/// New posts waiting to enter the full-text index, written by `SearchIndex::flush` at the
+/// end of the transaction. FTS5 keeps pending rows in memory until a commit, but flushes
+/// them to disk at every statement savepoint, and upserts open one per statement; written
+/// last, a whole batch is indexed in one go (several times faster for big imports).
+#[derive(Default)]
+pub struct SearchIndex(Vec<(i64, Option<String>, String, Option<String>)>);
+
+impl SearchIndex {
+    fn push(&mut self, row: (i64, Option<String>, String, Option<String>)) {
+        self.0.push(row);
+    }
+
+    /// Call before committing the transaction that created the posts.
+    pub fn flush(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        let mut stmt =
+            conn.prepare_cached("INSERT INTO posts_fts (rowid, title, text, author) VALUES (?1, ?2, ?3, ?4)")?;
+        for (id, title, text, author) in self.0.drain(..) {
+            stmt.execute(params![id, title, text, author])?;
+        }
+        Ok(())
+    }
+}
+
 /// Inserts a normalized post, or updates it when the normalizer now says something else.
-/// A post without a platform date takes its place on the timeline from `now`.
+/// A post without a platform date takes its place on the timeline from `now`. A new post
+/// joins `search_index`, which the caller flushes before committing.
 pub fn upsert(
     conn: &Connection,
+    search_index: &mut SearchIndex,
     key: &PostKey,
     post: &NewPost,
     has_media: bool,
@@ -123,7 +148,9 @@ pub fn upsert(
             now
         ])?;
     if inserted == 1 {
-        return Ok(Upserted::Created(conn.last_insert_rowid()));
+        let id = conn.last_insert_rowid();
+        search_index.push((id, post.title.clone(), post.text.clone(), post.author.clone()));
+        return Ok(Upserted::Created(id));
     }
     // Already there: rewrite it only if the normalizer now says something else. An undated
     // post keeps its first-seen place, so a re-sync does not move it on the timeline.

@@ -55,10 +55,13 @@ pub struct Depth {
     pub processing: i64,
     pub failed: i64,
     pub dead_letter: i64,
-    pub completed: i64,
+    /// Media only (see `depths`).
+    pub completed: Option<i64>,
 }
 
-/// Per stage, how many rows of `user_id` sit in each status.
+/// Per stage, how many rows of `user_id` sit in each open status. "Done" is counted for
+/// media only: the raw stages hold every post ever archived, and counting them on every
+/// page load would cost more than it tells (the archive shows the post count).
 pub fn depths(conn: &Connection, user_id: i64) -> rusqlite::Result<Vec<Depth>> {
     Stage::ALL
         .iter()
@@ -70,10 +73,11 @@ pub fn depths(conn: &Connection, user_id: i64) -> rusqlite::Result<Vec<Depth>> {
                 processing: 0,
                 failed: 0,
                 dead_letter: 0,
-                completed: 0,
+                completed: (stage == Stage::Media).then_some(0),
             };
+            let open = if stage == Stage::Media { "" } else { "AND status NOT IN ('completed', 'discarded')" };
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT status, COUNT(*) FROM {} WHERE user_id = ?1 GROUP BY status",
+                "SELECT status, COUNT(*) FROM {} WHERE user_id = ?1 {open} GROUP BY status",
                 stage.table()
             ))?;
             let rows = stmt.query_map([user_id], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))?;
@@ -84,7 +88,7 @@ pub fn depths(conn: &Connection, user_id: i64) -> rusqlite::Result<Vec<Depth>> {
                     "processing" => depth.processing = count,
                     "failed" => depth.failed = count,
                     "dead_letter" => depth.dead_letter = count,
-                    "completed" => depth.completed = count,
+                    "completed" => depth.completed = Some(count),
                     _ => {}
                 }
             }
@@ -119,17 +123,11 @@ pub fn complete(conn: &Connection, stage: Stage, ids: &[i64], now: i64) -> rusql
     Ok(())
 }
 
-/// A crash leaves claimed rows in `processing`; at start they go back to the queue.
-/// Work is idempotent, so a row finished just before the crash is harmlessly redone.
+/// A crash leaves claimed downloads in `processing`; at start they go back to the queue.
+/// (The raw stages are worked inside one transaction each and are never left claimed.)
+/// Downloads are idempotent, so one finished just before the crash is harmlessly redone.
 pub fn requeue_interrupted(conn: &Connection) -> rusqlite::Result<usize> {
-    let mut total = 0;
-    for stage in Stage::ALL {
-        total += conn.execute(
-            &format!("UPDATE {} SET status = 'pending' WHERE status = 'processing'", stage.table()),
-            [],
-        )?;
-    }
-    Ok(total)
+    conn.execute("UPDATE media SET status = 'pending' WHERE status = 'processing'", [])
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -154,7 +152,9 @@ pub fn dead_letters(conn: &Connection, user_id: i64, limit: i64) -> rusqlite::Re
         };
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT id, connection_id, {label}, attempts, last_error, updated_at FROM {}
-             WHERE user_id = ?1 AND status = 'dead_letter' ORDER BY updated_at DESC LIMIT ?2",
+             WHERE user_id = ?1 AND status = 'dead_letter'
+               AND status NOT IN ('completed', 'discarded')
+             ORDER BY updated_at DESC LIMIT ?2",
             stage.table()
         ))?;
         let rows = stmt.query_map(params![user_id, limit], |r| {

@@ -37,7 +37,7 @@ pub fn insert_item(conn: &Connection, new: &NewItem, now: i64) -> rusqlite::Resu
     Ok(changed == 1)
 }
 
-/// A raw item claimed by a worker.
+/// A raw item being split.
 pub struct ClaimedItem {
     pub id: i64,
     pub user_id: i64,
@@ -49,72 +49,71 @@ pub struct ClaimedItem {
     pub payload: Vec<u8>,
 }
 
-/// Claims up to `limit` due items (pending, or failed and due again) for processing.
-/// Call inside an IMMEDIATE transaction so no other worker claims the same rows.
-pub fn claim_items(conn: &Connection, limit: usize, now: i64) -> rusqlite::Result<Vec<ClaimedItem>> {
-    let items: Vec<ClaimedItem> = conn
-        .prepare_cached(
-            "SELECT i.id, i.user_id, i.connection_id, c.platform, i.sync_log_id, i.content_type, i.source_url,
-                    i.payload
-             FROM ingested_items i JOIN connections c ON c.id = i.connection_id
-             WHERE i.status IN ('pending', 'failed') AND i.next_attempt_at <= ?1
-             ORDER BY i.id LIMIT ?2",
-        )?
-        .query_map(params![now, limit as i64], |r| {
-            Ok(ClaimedItem {
-                id: r.get(0)?,
-                user_id: r.get(1)?,
-                connection_id: r.get(2)?,
-                platform: r.get(3)?,
-                sync_log_id: r.get(4)?,
-                content_type: r.get(5)?,
-                source_url: r.get(6)?,
-                payload: r.get(7)?,
-            })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    mark_processing(conn, "ingested_items", items.iter().map(|i| i.id), now)?;
-    Ok(items)
+/// Ids and payload sizes of up to `limit` due items (pending, or failed and due again),
+/// so the worker can load them one at a time within a memory budget.
+pub fn due_items(conn: &Connection, limit: usize, now: i64) -> rusqlite::Result<Vec<(i64, i64)>> {
+    conn.prepare_cached(
+        "SELECT id, length(payload) FROM ingested_items
+         WHERE status IN ('pending', 'failed') AND next_attempt_at <= ?1
+         ORDER BY id LIMIT ?2",
+    )?
+    .query_map(params![now, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+    .collect()
 }
 
-fn mark_processing(
-    conn: &Connection,
-    table: &str,
-    ids: impl Iterator<Item = i64>,
-    now: i64,
-) -> rusqlite::Result<()> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "UPDATE {table} SET status = 'processing', updated_at = ?2 WHERE id = ?1"
-    ))?;
-    for id in ids {
-        stmt.execute(params![id, now])?;
-    }
-    Ok(())
+pub fn load_item(conn: &Connection, id: i64) -> rusqlite::Result<ClaimedItem> {
+    conn.prepare_cached(
+        "SELECT i.id, i.user_id, i.connection_id, c.platform, i.sync_log_id, i.content_type,
+                i.source_url, i.payload
+         FROM ingested_items i JOIN connections c ON c.id = i.connection_id WHERE i.id = ?1",
+    )?
+    .query_row([id], |r| {
+        Ok(ClaimedItem {
+            id: r.get(0)?,
+            user_id: r.get(1)?,
+            connection_id: r.get(2)?,
+            platform: r.get(3)?,
+            sync_log_id: r.get(4)?,
+            content_type: r.get(5)?,
+            source_url: r.get(6)?,
+            payload: r.get(7)?,
+        })
+    })
 }
 
-/// Stores one raw post of an item. A post seen before with the same payload is left
-/// alone; with a changed payload (an edit) it is queued again to update the timeline.
+/// Stores one raw post of an item, already normalized (`error` is None) or not (the
+/// normalizer's error; the row is then retried through the raw-post queue). Returns the
+/// row's id when it was new or its payload changed (an edit), None when the same raw post
+/// was already there: its timeline post is then already up to date.
 pub fn upsert_raw_post(
     conn: &Connection,
     item: &ClaimedItem,
     raw: &RawPost,
+    error: Option<&str>,
     now: i64,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<Option<i64>> {
     let payload = raw.payload.to_string();
     conn.prepare_cached(
         "INSERT INTO ingested_posts (user_id, connection_id, item_id, platform_post_id, payload,
-             created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+             status, attempts, last_error, next_attempt_at, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5,
+                 CASE WHEN ?6 IS NULL THEN 'completed' ELSE 'failed' END,
+                 ?6 IS NOT NULL, ?6, ?7 + 30, ?7, ?7)
          ON CONFLICT (connection_id, platform_post_id) DO UPDATE SET
-             payload = excluded.payload, item_id = excluded.item_id, status = 'pending',
-             attempts = 0, next_attempt_at = 0, last_error = NULL, updated_at = excluded.updated_at
-         WHERE ingested_posts.payload != excluded.payload",
+             payload = excluded.payload, item_id = excluded.item_id, status = excluded.status,
+             attempts = excluded.attempts, next_attempt_at = excluded.next_attempt_at,
+             last_error = excluded.last_error, updated_at = excluded.updated_at
+         WHERE ingested_posts.payload != excluded.payload
+         RETURNING id",
     )?
-    .execute(params![item.user_id, item.connection_id, item.id, raw.platform_post_id, payload, now])?;
-    Ok(())
+    .query_row(
+        params![item.user_id, item.connection_id, item.id, raw.platform_post_id, payload, error, now],
+        |r| r.get(0),
+    )
+    .optional()
 }
 
-/// A raw post claimed by a worker, with what normalizing it needs.
+/// A raw post waiting for the normalizer (a retry, or `lifeboat reprocess`).
 pub struct ClaimedPost {
     pub id: i64,
     pub user_id: i64,
@@ -125,8 +124,8 @@ pub struct ClaimedPost {
     pub sync_log_id: Option<i64>,
 }
 
-pub fn claim_posts(conn: &Connection, limit: usize, now: i64) -> rusqlite::Result<Vec<ClaimedPost>> {
-    let posts: Vec<ClaimedPost> = conn
+pub fn due_posts(conn: &Connection, limit: usize, now: i64) -> rusqlite::Result<Vec<ClaimedPost>> {
+    conn
         .prepare_cached(
             "SELECT p.id, p.user_id, p.connection_id, c.platform, p.platform_post_id, p.payload,
                     i.sync_log_id
@@ -147,20 +146,17 @@ pub fn claim_posts(conn: &Connection, limit: usize, now: i64) -> rusqlite::Resul
                 sync_log_id: r.get(6)?,
             })
         })?
-        .collect::<rusqlite::Result<_>>()?;
-    mark_processing(conn, "ingested_posts", posts.iter().map(|p| p.id), now)?;
-    Ok(posts)
+        .collect()
 }
 
-/// How many rows of one sync are still waiting in the raw stages (and the media queue).
+/// How many rows of one sync are still waiting: raw items not yet split (their posts are
+/// normalized in the same transaction) and, optionally, media not yet downloaded.
 pub fn unfinished_for_sync(conn: &Connection, sync_log_id: i64, with_media: bool) -> rusqlite::Result<i64> {
     conn.query_row(
         "SELECT
-           (SELECT COUNT(*) FROM ingested_items
-             WHERE sync_log_id = ?1 AND status IN ('pending', 'processing'))
-         + (SELECT COUNT(*) FROM ingested_posts p JOIN ingested_items i ON i.id = p.item_id
-             WHERE i.sync_log_id = ?1 AND p.status IN ('pending', 'processing'))
-         + (SELECT COUNT(*) FROM media WHERE ?2 AND sync_log_id = ?1 AND status IN ('pending', 'processing'))",
+           (SELECT COUNT(*) FROM ingested_items WHERE sync_log_id = ?1 AND status = 'pending')
+         + (SELECT COUNT(*) FROM media
+             WHERE ?2 AND sync_log_id = ?1 AND status IN ('pending', 'processing'))",
         params![sync_log_id, with_media],
         |r| r.get(0),
     )

@@ -3,7 +3,7 @@
 
 use axum::extract::{FromRequestParts, Path, Query, Request, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::http::request::Parts;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -31,6 +31,31 @@ pub fn router() -> Router<AppState> {
         .route("/media/{id}", get(media))
         .route("/queue", get(queue))
         .fallback(|| async { ApiError(AppError::NotFound) })
+        .layer(axum::middleware::map_response(json_errors))
+}
+
+/// axum's own rejections (a malformed id in the path, a body that is not JSON) answer in
+/// plain text; the API promises JSON errors, so they are rewrapped here, in one place.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let body = axum::body::to_bytes(response.into_body(), 64 * 1024).await.unwrap_or_default();
+    let detail = String::from_utf8_lossy(&body).trim().to_string();
+    let error = match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    (status, Json(json!({ "error": error, "detail": detail }))).into_response()
 }
 
 /// The owner of the API key the request carries.
@@ -44,8 +69,9 @@ impl FromRequestParts<AppState> for ApiUser {
             .headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, key)| key.trim())
             .ok_or(ApiError(AppError::Unauthorized))?;
         let hash = auth::token_hash(key);
         let found = state

@@ -26,10 +26,10 @@ pub async fn serve(state: &AppState, user_id: i64, id: i64, request: Request) ->
     let full = state.downloader.root().join(&path);
     let response = ServeFile::new(full).oneshot(request).await.map_err(|e| AppError::Internal(e.into()))?;
     let mut response = response.map(Body::new);
-    if response.status().is_success() || response.status().as_u16() == 206 {
-        if let Ok(value) = HeaderValue::from_str(&content_type) {
-            response.headers_mut().insert(header::CONTENT_TYPE, value);
-        }
+    if response.status().is_success()
+        && let Ok(value) = HeaderValue::from_str(&content_type)
+    {
+        response.headers_mut().insert(header::CONTENT_TYPE, value);
     }
     let headers = response.headers_mut();
     headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));

@@ -24,7 +24,7 @@ use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
@@ -97,7 +97,30 @@ async fn page_headers(request: Request, next: Next) -> Response {
     }
     headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
     headers.insert("referrer-policy", HeaderValue::from_static("same-origin"));
-    response
+    html_errors(response).await
+}
+
+/// axum's own rejections (a malformed id in a URL, a bad form) answer in plain text;
+/// people get the same error page as for every other error.
+async fn html_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_plain = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/plain"));
+    if !status.is_client_error() || !is_plain {
+        return response;
+    }
+    let body = axum::body::to_bytes(response.into_body(), 64 * 1024).await.unwrap_or_default();
+    let message = String::from_utf8_lossy(&body).trim().to_string();
+    let error = match status.as_u16() {
+        404 => AppError::NotFound,
+        _ => AppError::BadRequest(message),
+    };
+    let mut page = error.into_response();
+    *page.status_mut() = status;
+    page
 }
 
 async fn not_found() -> AppError {
