@@ -16,15 +16,25 @@ mod common;
 const RUNS: usize = 200;
 
 fn main() -> anyhow::Result<()> {
-    let total: i64 = std::env::var("LIFEBOAT_BENCH_POSTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let total: i64 = std::env::var("LIFEBOAT_BENCH_POSTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
     let dir = tempfile::tempdir()?;
     let app = App::open(dir.path())?;
     let (user_id, connection_id) = common::user_and_feed(&app)?;
     let started = Instant::now();
     fill(&app, user_id, connection_id, total)?;
-    println!("archive: {total} posts generated and indexed in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "archive: {total} posts generated and indexed in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 
-    let base = Filter { user_id, limit: 30, ..Filter::default() };
+    let base = Filter {
+        user_id,
+        limit: 30,
+        ..Filter::default()
+    };
     // A cursor from the middle of the timeline: keyset paging costs the same at any depth.
     let middle = app.db.read_blocking(move |c| {
         Ok(c.query_row(
@@ -35,16 +45,69 @@ fn main() -> anyhow::Result<()> {
     })?;
     let cases: Vec<(&str, Filter)> = vec![
         ("timeline, first page", base.clone()),
-        ("timeline, page at the middle", Filter { after: Some(middle), ..base.clone() }),
-        ("timeline, has media + kind", Filter { has_media: true, kind: Some("article".into()), ..base.clone() }),
-        ("timeline, one month", Filter { since: Some(1_709_251_200), until: Some(1_711_929_600), ..base.clone() }),
-        ("search, common word", Filter { query: Some("lifeboat".into()), ..base.clone() }),
-        ("search, rare word", Filter { query: Some("harbor".into()), ..base.clone() }),
-        ("search, two words", Filter { query: Some("river sunset".into()), ..base.clone() }),
-        ("search, phrase", Filter { query: Some("\"morning coffee\"".into()), ..base.clone() }),
-        ("search, prefix", Filter { query: Some("musi*".into()), ..base.clone() }),
+        (
+            "timeline, page at the middle",
+            Filter {
+                after: Some(middle),
+                ..base.clone()
+            },
+        ),
+        (
+            "timeline, has media + kind",
+            Filter {
+                has_media: true,
+                kind: Some("article".into()),
+                ..base.clone()
+            },
+        ),
+        (
+            "timeline, one month",
+            Filter {
+                since: Some(1_709_251_200),
+                until: Some(1_711_929_600),
+                ..base.clone()
+            },
+        ),
+        (
+            "search, common word",
+            Filter {
+                query: Some("lifeboat".into()),
+                ..base.clone()
+            },
+        ),
+        (
+            "search, rare word",
+            Filter {
+                query: Some("harbor".into()),
+                ..base.clone()
+            },
+        ),
+        (
+            "search, two words",
+            Filter {
+                query: Some("river sunset".into()),
+                ..base.clone()
+            },
+        ),
+        (
+            "search, phrase",
+            Filter {
+                query: Some("\"morning coffee\"".into()),
+                ..base.clone()
+            },
+        ),
+        (
+            "search, prefix",
+            Filter {
+                query: Some("musi*".into()),
+                ..base.clone()
+            },
+        ),
     ];
-    println!("{:<32} {:>9} {:>9} {:>7}", "query", "p50 ms", "p95 ms", "rows");
+    println!(
+        "{:<32} {:>9} {:>9} {:>7}",
+        "query", "p50 ms", "p95 ms", "rows"
+    );
     for (name, filter) in cases {
         let mut times = Vec::with_capacity(RUNS);
         let mut rows = 0;
@@ -74,8 +137,14 @@ fn fill(app: &App, user_id: i64, connection_id: i64, total: i64) -> anyhow::Resu
     let mut n = 0;
     while n < total {
         let batch = (total - n).min(50_000);
-        let texts: Vec<(String, String)> =
-            (0..batch).map(|_| (common::sentence(&mut seed, 5), common::sentence(&mut seed, 40))).collect();
+        let texts: Vec<(String, String)> = (0..batch)
+            .map(|_| {
+                (
+                    common::sentence(&mut seed, 5),
+                    common::sentence(&mut seed, 40),
+                )
+            })
+            .collect();
         let start = n;
         app.db.write_blocking(move |c| {
             let tx = db::immediate(c)?;

@@ -72,14 +72,21 @@ impl App {
         let db = Db::open(&db_path)?;
         db.write_blocking(|c| Ok(db::platforms::upsert_known(c, crate::time::now())?))?;
         std::fs::create_dir_all(config.media_root()).with_context(|| {
-            format!("cannot create media directory {}", config.media_root().display())
+            format!(
+                "cannot create media directory {}",
+                config.media_root().display()
+            )
         })?;
         let http = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .connect_timeout(Duration::from_secs(15))
             .timeout(Duration::from_secs(120))
             .build()?;
-        let downloader = Downloader::new(config.media_root(), config.media_max_mb * 1024 * 1024, USER_AGENT)?;
+        let downloader = Downloader::new(
+            config.media_root(),
+            config.media_max_mb * 1024 * 1024,
+            USER_AGENT,
+        )?;
         Ok(App {
             config: Arc::new(config),
             db,

@@ -5,8 +5,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
@@ -25,7 +25,11 @@ pub fn hash_password(password: &str) -> Result<String> {
 
 pub fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
-        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -38,7 +42,9 @@ pub fn dummy_hash() -> &'static str {
 
 pub fn check_new_password(password: &str) -> Result<(), String> {
     if password.chars().count() < MIN_PASSWORD_LEN {
-        return Err(format!("The password needs at least {MIN_PASSWORD_LEN} characters."));
+        return Err(format!(
+            "The password needs at least {MIN_PASSWORD_LEN} characters."
+        ));
     }
     Ok(())
 }
@@ -46,7 +52,9 @@ pub fn check_new_password(password: &str) -> Result<(), String> {
 pub fn check_user_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if ok {
         Ok(())
     } else {
@@ -69,7 +77,11 @@ pub fn token_hash(token: &str) -> String {
 }
 
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// Slows down password guessing: after `FREE_ATTEMPTS` failures for a user name or a client
@@ -85,7 +97,9 @@ const WINDOW: Duration = Duration::from_secs(60 * 60);
 
 impl Default for LoginThrottle {
     fn default() -> Self {
-        LoginThrottle { failures: Mutex::new(HashMap::new()) }
+        LoginThrottle {
+            failures: Mutex::new(HashMap::new()),
+        }
     }
 }
 
@@ -135,7 +149,14 @@ fn lock_for(failures: u32) -> Duration {
 pub fn issue_api_key(conn: &rusqlite::Connection, user_id: i64, label: &str) -> Result<String> {
     let key = new_api_key();
     let prefix: String = key.chars().take(API_KEY_PREFIX.len() + 6).collect();
-    crate::db::api_keys::insert(conn, user_id, label, &token_hash(&key), &prefix, crate::time::now())?;
+    crate::db::api_keys::insert(
+        conn,
+        user_id,
+        label,
+        &token_hash(&key),
+        &prefix,
+        crate::time::now(),
+    )?;
     Ok(key)
 }
 

@@ -13,7 +13,11 @@ use crate::app::{self, App};
 use crate::{auth, connect, db, ingest, media, sync, time, web, workers};
 
 #[derive(Parser)]
-#[command(name = "lifeboat", version, about = "Rescue your data from online platforms before they die")]
+#[command(
+    name = "lifeboat",
+    version,
+    about = "Rescue your data from online platforms before they die"
+)]
 struct Cli {
     /// Data directory (database, key file, media).
     #[arg(long, global = true, env = "LIFEBOAT_DATA", default_value_os_t = app::default_data_dir())]
@@ -134,36 +138,72 @@ fn run(cli: Cli) -> Result<()> {
             workers::recover(&app)?;
             runtime()?.block_on(web::serve(app, listen))
         }
-        Command::User { command: UserCommand::Add { name, admin } } => add_user(&app, &name, admin),
-        Command::User { command: UserCommand::List } => {
+        Command::User {
+            command: UserCommand::Add { name, admin },
+        } => add_user(&app, &name, admin),
+        Command::User {
+            command: UserCommand::List,
+        } => {
             for user in app.db.read_blocking(|c| Ok(db::users::all(c)?))? {
                 let role = if user.is_admin { "admin" } else { "user" };
-                println!("{}\t{}\t{}", user.name, role, time::display(user.created_at));
+                println!(
+                    "{}\t{}\t{}",
+                    user.name,
+                    role,
+                    time::display(user.created_at)
+                );
             }
             Ok(())
         }
-        Command::Apikey { command: ApikeyCommand::Create { user, label } } => {
+        Command::Apikey {
+            command: ApikeyCommand::Create { user, label },
+        } => {
             let user = find_user(&app, &user)?;
-            let key = app.db.write_blocking(|c| auth::issue_api_key(c, user.id, &label))?;
+            let key = app
+                .db
+                .write_blocking(|c| auth::issue_api_key(c, user.id, &label))?;
             println!("{key}");
             Ok(())
         }
         Command::Platforms => {
             for p in app.db.read_blocking(|c| Ok(db::platforms::all(c)?))? {
-                let score = p.health_score.map(|s| s.to_string()).unwrap_or_else(|| "-".into());
+                let score = p
+                    .health_score
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "-".into());
                 println!("{:<10} {:<24} {:<8} {}", p.id, p.name, p.status, score);
             }
             Ok(())
         }
-        Command::Connect { user, platform, url, handle, secret_stdin } => {
+        Command::Connect {
+            user,
+            platform,
+            url,
+            handle,
+            secret_stdin,
+        } => {
             let user = find_user(&app, &user)?;
-            let secret = if secret_stdin { Some(read_stdin_line("secret")?) } else { None };
-            let request = connect::Request { user_id: user.id, platform, url, handle, secret };
+            let secret = if secret_stdin {
+                Some(read_stdin_line("secret")?)
+            } else {
+                None
+            };
+            let request = connect::Request {
+                user_id: user.id,
+                platform,
+                url,
+                handle,
+                secret,
+            };
             let id = runtime()?.block_on(connect::add(&app, request))?;
             println!("{id}");
             Ok(())
         }
-        Command::Sync { connection, user, wait } => sync(&app, connection, user.as_deref(), wait),
+        Command::Sync {
+            connection,
+            user,
+            wait,
+        } => sync(&app, connection, user.as_deref(), wait),
         Command::Verify => {
             let report = media::verify(&app.db, app.downloader.root())?;
             for path in &report.missing {
@@ -173,46 +213,68 @@ fn run(cli: Cli) -> Result<()> {
                 println!("altered  {path}");
             }
             let bad = report.missing.len() + report.altered.len();
-            println!("{} files checked, {} missing, {} altered", report.checked, report.missing.len(), report.altered.len());
+            println!(
+                "{} files checked, {} missing, {} altered",
+                report.checked,
+                report.missing.len(),
+                report.altered.len()
+            );
             if bad > 0 {
                 bail!("{bad} stored files are missing or altered");
             }
             Ok(())
         }
         Command::Reprocess { connection } => {
-            app.db.write_blocking(|c| Ok(db::queue::requeue_interrupted(c)?))?;
-            let queued = app.db.write_blocking(|c| Ok(db::stages::requeue_all(c, connection, time::now())?))?;
+            app.db
+                .write_blocking(|c| Ok(db::queue::requeue_interrupted(c)?))?;
+            let queued = app
+                .db
+                .write_blocking(|c| Ok(db::stages::requeue_all(c, connection, time::now())?))?;
             let progress = ingest::drain(&app.db, time::now)?;
-            println!("reprocessed {} raw items and {} raw posts ({queued} raw posts queued)", progress.items, progress.posts);
+            println!(
+                "reprocessed {} raw items and {} raw posts ({queued} raw posts queued)",
+                progress.items, progress.posts
+            );
             Ok(())
         }
     }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 /// Syncs one connection, or each of a user's connections in turn.
 fn sync(app: &App, connection: Option<i64>, user: Option<&str>, wait: bool) -> Result<()> {
     let targets: Vec<(i64, i64)> = match (connection, user) {
         (Some(id), _) => {
-            let found = app.db.read_blocking(move |c| Ok(db::connections::sync_target(c, id)?))?;
+            let found = app
+                .db
+                .read_blocking(move |c| Ok(db::connections::sync_target(c, id)?))?;
             let target = found.with_context(|| format!("no connection {id}"))?;
             vec![(target.user_id, id)]
         }
         (None, Some(name)) => {
             let user = find_user(app, name)?;
-            let all = app.db.read_blocking(move |c| Ok(db::connections::for_user(c, user.id)?))?;
+            let all = app
+                .db
+                .read_blocking(move |c| Ok(db::connections::for_user(c, user.id)?))?;
             all.into_iter().map(|c| (user.id, c.id)).collect()
         }
         (None, None) => bail!("say which: --connection ID or --user NAME"),
     };
-    app.db.write_blocking(|c| Ok(db::queue::requeue_interrupted(c)?))?;
+    app.db
+        .write_blocking(|c| Ok(db::queue::requeue_interrupted(c)?))?;
     let rt = runtime()?;
     let mut failures = 0;
     for (user_id, id) in targets {
-        let until = if wait { sync::Wait::Everything } else { sync::Wait::Posts };
+        let until = if wait {
+            sync::Wait::Everything
+        } else {
+            sync::Wait::Posts
+        };
         let log_id = rt.block_on(sync::sync_now(app, user_id, id, "cli", until))?;
         let log = app
             .db

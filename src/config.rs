@@ -93,9 +93,12 @@ impl Config {
                 .with_context(|| format!("LIFEBOAT_MEDIA_MAX_MB={value} is not a number"))?;
         }
         if let Ok(value) = std::env::var("LIFEBOAT_SECURE_COOKIES") {
-            self.secure_cookies = toml::Value::String(value.clone())
-                .try_into()
-                .with_context(|| format!("LIFEBOAT_SECURE_COOKIES={value} is not auto|always|never"))?;
+            self.secure_cookies =
+                toml::Value::String(value.clone())
+                    .try_into()
+                    .with_context(|| {
+                        format!("LIFEBOAT_SECURE_COOKIES={value} is not auto|always|never")
+                    })?;
         }
         Ok(())
     }

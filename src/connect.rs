@@ -20,17 +20,32 @@ pub struct Request {
 /// encrypted, and returns the new connection's id.
 pub async fn add(app: &App, request: Request) -> Result<i64> {
     let Some(platform) = Platform::from_id(&request.platform) else {
-        bail!("unknown platform {:?}; `lifeboat platforms` lists them", request.platform);
+        bail!(
+            "unknown platform {:?}; `lifeboat platforms` lists them",
+            request.platform
+        );
     };
     let Some(connector) = connectors::for_platform(platform) else {
-        bail!("{} has no live connector yet; import its data export instead", platform.name());
+        bail!(
+            "{} has no live connector yet; import its data export instead",
+            platform.name()
+        );
     };
-    let mut url = request.url.map(|u| u.trim().to_string()).filter(|u| !u.is_empty());
-    let handle = request.handle.map(|h| h.trim().to_string()).filter(|h| !h.is_empty());
+    let mut url = request
+        .url
+        .map(|u| u.trim().to_string())
+        .filter(|u| !u.is_empty());
+    let handle = request
+        .handle
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty());
     match connector.auth() {
         Auth::None if url.is_none() => bail!("a {} connection needs a URL", platform.name()),
         Auth::Token | Auth::AppPassword | Auth::OAuth2 if request.secret.is_none() => {
-            bail!("a {} connection needs a token or app password", platform.name())
+            bail!(
+                "a {} connection needs a token or app password",
+                platform.name()
+            )
         }
         _ => {}
     }
@@ -45,8 +60,15 @@ pub async fn add(app: &App, request: Request) -> Result<i64> {
     {
         url = Some(connectors::feed::discover(&app.http, page).await?);
     }
-    let kind = if connector.auth() == Auth::None { "feed" } else { "api" };
-    let label = handle.clone().or_else(|| url.clone()).unwrap_or_else(|| platform.name().into());
+    let kind = if connector.auth() == Auth::None {
+        "feed"
+    } else {
+        "api"
+    };
+    let label = handle
+        .clone()
+        .or_else(|| url.clone())
+        .unwrap_or_else(|| platform.name().into());
     let credentials = request.secret.map(|s| app.vault.encrypt(s.as_bytes()));
     let user_id = request.user_id;
     app.db

@@ -44,7 +44,10 @@ impl Progress {
 pub fn run_once(db: &Db, now: i64) -> Result<Progress> {
     let items = db.write_blocking(|c| split_items(c, now))?;
     let retried = db.write_blocking(|c| normalize_due_posts(c, now))?;
-    Ok(Progress { items: items.items, posts: items.posts + retried })
+    Ok(Progress {
+        items: items.items,
+        posts: items.posts + retried,
+    })
 }
 
 /// Runs rounds until nothing is due.
@@ -108,7 +111,8 @@ fn split_items(c: &mut Connection, now: i64) -> Result<Progress> {
         for raw in &raws {
             let normalized = normalize(&item.platform, raw);
             let error = normalized.as_ref().err().map(|e| format!("{e:#}"));
-            let Some(raw_id) = db::stages::upsert_raw_post(&tx, &item, raw, error.as_deref(), now)? else {
+            let Some(raw_id) = db::stages::upsert_raw_post(&tx, &item, raw, error.as_deref(), now)?
+            else {
                 continue; // seen before, unchanged
             };
             if let Ok(post) = normalized {
@@ -141,7 +145,13 @@ fn normalize_due_posts(c: &mut Connection, now: i64) -> Result<usize> {
         let normalized = serde_json::from_str(&raw.payload)
             .context("raw post is not JSON")
             .and_then(|payload| {
-                normalize(&raw.platform, &RawPost { platform_post_id: raw.platform_post_id.clone(), payload })
+                normalize(
+                    &raw.platform,
+                    &RawPost {
+                        platform_post_id: raw.platform_post_id.clone(),
+                        payload,
+                    },
+                )
             });
         match normalized {
             Ok(post) => {

@@ -83,7 +83,9 @@ impl Downloader {
 
     /// Downloads one batch of due files. Returns how many were tried.
     pub async fn run_once(&self, db: &Db, now: i64) -> Result<usize> {
-        let claimed = db.write(move |c| Ok(db::media::claim(c, BATCH, now)?)).await?;
+        let claimed = db
+            .write(move |c| Ok(db::media::claim(c, BATCH, now)?))
+            .await?;
         let count = claimed.len();
         let limit = Arc::new(Semaphore::new(CONCURRENT_DOWNLOADS));
         let tasks = claimed.into_iter().map(|m| {
@@ -135,9 +137,15 @@ impl Downloader {
     }
 
     fn host_slot(&self, url: &str) -> Arc<Semaphore> {
-        let host = Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
+        let host = Url::parse(url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default();
         let mut hosts = self.hosts.lock().expect("host slots");
-        hosts.entry(host).or_insert_with(|| Arc::new(Semaphore::new(DOWNLOADS_PER_HOST))).clone()
+        hosts
+            .entry(host)
+            .or_insert_with(|| Arc::new(Semaphore::new(DOWNLOADS_PER_HOST)))
+            .clone()
     }
 
     async fn download(&self, m: &ClaimedMedia) -> Result<DownloadedFile, Failure> {
@@ -154,7 +162,11 @@ impl Downloader {
             check_resolves_public(&url).await?;
             &self.guarded
         };
-        let response = client.get(url.clone()).send().await.map_err(|e| classify(&e))?;
+        let response = client
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
         let status = response.status();
         if !status.is_success() {
             let reason = format!("HTTP {status}");
@@ -197,7 +209,10 @@ impl Downloader {
             let chunk = chunk.map_err(|e| Failure::Retry(format!("download cut off: {e}")))?;
             size += chunk.len() as u64;
             if size > self.max_bytes {
-                return Err(Failure::Refused(format!("larger than the {} byte limit", self.max_bytes)));
+                return Err(Failure::Refused(format!(
+                    "larger than the {} byte limit",
+                    self.max_bytes
+                )));
             }
             hasher.update(&chunk);
             writer.write_all(&chunk).map_err(io)?;
@@ -230,11 +245,17 @@ pub struct TempFile {
 impl TempFile {
     pub fn create(path: &Path) -> std::io::Result<TempFile> {
         let file = std::fs::File::create(path)?;
-        Ok(TempFile { path: path.to_path_buf(), file: Some(file) })
+        Ok(TempFile {
+            path: path.to_path_buf(),
+            file: Some(file),
+        })
     }
 
     pub fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.file.as_mut().expect("open until persisted").write_all(bytes)
+        self.file
+            .as_mut()
+            .expect("open until persisted")
+            .write_all(bytes)
     }
 
     /// fsync, rename into place, fsync the directory: after this returns the file
@@ -276,10 +297,23 @@ fn classify(e: &reqwest::Error) -> Failure {
 fn media_type(header: Option<&reqwest::header::HeaderValue>, url: &Url) -> Option<String> {
     let declared = header
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
         .filter(|t| !t.is_empty() && t != "application/octet-stream" && t != "binary/octet-stream");
-    let kind = declared.or_else(|| mime_guess::from_path(url.path()).first().map(|m| m.to_string()))?;
-    ["image/", "video/", "audio/"].iter().any(|p| kind.starts_with(p)).then_some(kind)
+    let kind = declared.or_else(|| {
+        mime_guess::from_path(url.path())
+            .first()
+            .map(|m| m.to_string())
+    })?;
+    ["image/", "video/", "audio/"]
+        .iter()
+        .any(|p| kind.starts_with(p))
+        .then_some(kind)
 }
 
 fn extension_for(content_type: &str) -> String {
@@ -292,7 +326,11 @@ fn extension_for(content_type: &str) -> String {
     };
     preferred
         .map(str::to_owned)
-        .or_else(|| mime_guess::get_mime_extensions_str(content_type).and_then(|e| e.first()).map(|e| (*e).to_owned()))
+        .or_else(|| {
+            mime_guess::get_mime_extensions_str(content_type)
+                .and_then(|e| e.first())
+                .map(|e| (*e).to_owned())
+        })
         .unwrap_or_else(|| "bin".into())
 }
 
@@ -318,7 +356,9 @@ fn check_url_literal(url: &Url) -> Result<(), String> {
 /// Resolves the host first so a refusal gets a clear reason; the guarded client's resolver
 /// checks again at connect time (against DNS rebinding).
 async fn check_resolves_public(url: &Url) -> Result<(), Failure> {
-    let Some(url::Host::Domain(host)) = url.host() else { return Ok(()) };
+    let Some(url::Host::Domain(host)) = url.host() else {
+        return Ok(());
+    };
     let port = url.port_or_known_default().unwrap_or(80);
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
         .await
@@ -365,8 +405,12 @@ struct PublicOnlyResolver;
 impl Resolve for PublicOnlyResolver {
     fn resolve(&self, name: Name) -> Resolving {
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
-            let public: Vec<SocketAddr> = addrs.into_iter().filter(|a| !is_forbidden(a.ip())).collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
+            let public: Vec<SocketAddr> = addrs
+                .into_iter()
+                .filter(|a| !is_forbidden(a.ip()))
+                .collect();
             if public.is_empty() {
                 return Err(format!("{}: {REFUSED_PRIVATE}", name.as_str()).into());
             }
@@ -399,7 +443,8 @@ pub fn verify(db: &Db, root: &Path) -> Result<VerifyReport> {
             }
         };
         let mut hasher = Sha256::new();
-        let size = std::io::copy(&mut reader, &mut hasher).with_context(|| format!("cannot read {}", path.display()))?;
+        let size = std::io::copy(&mut reader, &mut hasher)
+            .with_context(|| format!("cannot read {}", path.display()))?;
         let sha = hex::encode(hasher.finalize());
         if Some(size as i64) != file.size || Some(&sha) != file.sha256.as_ref() {
             report.altered.push(relative.clone());
@@ -414,7 +459,19 @@ mod tests {
 
     #[test]
     fn private_addresses_are_forbidden() {
-        for ip in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.10", "169.254.169.254", "100.100.1.1", "0.0.0.0", "::1", "fe80::1", "fd00::1", "::ffff:127.0.0.1"] {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.10",
+            "169.254.169.254",
+            "100.100.1.1",
+            "0.0.0.0",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+        ] {
             assert!(is_forbidden(ip.parse().unwrap()), "{ip}");
         }
         for ip in ["93.184.216.34", "1.1.1.1", "2606:4700::1111"] {

@@ -26,7 +26,8 @@ pub async fn begin(app: &App, user_id: i64, connection_id: i64, trigger: &str) -
     app.db
         .write(move |c| {
             let tx = immediate(c)?;
-            let Some(connection) = db::connections::for_user_by_id(&tx, user_id, connection_id)? else {
+            let Some(connection) = db::connections::for_user_by_id(&tx, user_id, connection_id)?
+            else {
                 bail!("no connection {connection_id}");
             };
             let now = time::now();
@@ -85,7 +86,9 @@ pub async fn run(app: &App, connection_id: i64, log_id: i64, wait: Wait) -> Resu
                     let text = e.to_string();
                     let (status, next) = match e {
                         FetchError::Auth(_) => ("reconnect", next),
-                        FetchError::RateLimited { retry_after } => ("error", now + retry_after.as_secs() as i64),
+                        FetchError::RateLimited { retry_after } => {
+                            ("error", now + retry_after.as_secs() as i64)
+                        }
                         _ => ("error", next),
                     };
                     db::sync_logs::finish(&tx, log_id, Some(&text), None, duration_ms, now)?;
@@ -99,14 +102,24 @@ pub async fn run(app: &App, connection_id: i64, log_id: i64, wait: Wait) -> Resu
 }
 
 /// `begin` + `run`, for callers that wait (the CLI).
-pub async fn sync_now(app: &App, user_id: i64, connection_id: i64, trigger: &str, wait: Wait) -> Result<i64> {
+pub async fn sync_now(
+    app: &App,
+    user_id: i64,
+    connection_id: i64,
+    trigger: &str,
+    wait: Wait,
+) -> Result<i64> {
     let log = begin(app, user_id, connection_id, trigger).await?;
     run(app, connection_id, log, wait).await?;
     Ok(log)
 }
 
 /// Fetches every page; returns the connector's note for the log.
-async fn fetch_all(app: &App, connection_id: i64, log_id: i64) -> Result<Option<String>, FetchError> {
+async fn fetch_all(
+    app: &App,
+    connection_id: i64,
+    log_id: i64,
+) -> Result<Option<String>, FetchError> {
     let invalid = |e: anyhow::Error| FetchError::Invalid(format!("{e:#}"));
     let target = app
         .db
@@ -116,28 +129,53 @@ async fn fetch_all(app: &App, connection_id: i64, log_id: i64) -> Result<Option<
         .ok_or_else(|| FetchError::Invalid("connection not found".into()))?;
     let connector = Platform::from_id(&target.platform)
         .and_then(connectors::for_platform)
-        .ok_or_else(|| FetchError::Invalid(format!("{} has no live connector; import its export instead", target.platform)))?;
+        .ok_or_else(|| {
+            FetchError::Invalid(format!(
+                "{} has no live connector; import its export instead",
+                target.platform
+            ))
+        })?;
     let secret = match &target.credentials {
-        Some(record) => Some(String::from_utf8(app.vault.decrypt(record).map_err(invalid)?).map_err(|e| invalid(e.into()))?),
+        Some(record) => Some(
+            String::from_utf8(app.vault.decrypt(record).map_err(invalid)?)
+                .map_err(|e| invalid(e.into()))?,
+        ),
         None => None,
     };
-    let ctx = FetchContext { http: &app.http, url: target.url.as_deref(), secret: secret.as_deref() };
+    let ctx = FetchContext {
+        http: &app.http,
+        url: target.url.as_deref(),
+        secret: secret.as_deref(),
+    };
     let mut cursor = target.cursor.clone();
     let mut note = None;
     for _ in 0..MAX_PAGES_PER_SYNC {
         let page = connector.fetch(&ctx, cursor.as_deref()).await?;
-        let source = if target.cursor.is_none() { "backfill" } else { "sync" };
+        let source = if target.cursor.is_none() {
+            "backfill"
+        } else {
+            "sync"
+        };
         let (items, next_cursor, user_id) = (page.items, page.cursor.clone(), target.user_id);
         app.db
             .write(move |c| {
                 let tx = immediate(c)?;
                 let now = time::now();
                 for item in &items {
-                    let new = NewItem { user_id, connection_id, sync_log_id: Some(log_id), source, item };
+                    let new = NewItem {
+                        user_id,
+                        connection_id,
+                        sync_log_id: Some(log_id),
+                        source,
+                        item,
+                    };
                     db::stages::insert_item(&tx, &new, now)?;
                 }
                 db::connections::set_cursor(&tx, connection_id, next_cursor.as_deref())?;
-                let counts = Counts { items_fetched: items.len() as i64, ..Counts::default() };
+                let counts = Counts {
+                    items_fetched: items.len() as i64,
+                    ..Counts::default()
+                };
                 db::sync_logs::add(&tx, log_id, &counts)?;
                 tx.commit()?;
                 Ok(())
@@ -162,7 +200,11 @@ async fn drain(app: &App, log_id: i64, wait: Wait) -> Result<()> {
     while Instant::now() < deadline {
         let db = app.db.clone();
         tokio::task::spawn_blocking(move || ingest::drain(&db, time::now)).await??;
-        let tried = if with_media { app.downloader.run_once(&app.db, time::now()).await? } else { 0 };
+        let tried = if with_media {
+            app.downloader.run_once(&app.db, time::now()).await?
+        } else {
+            0
+        };
         let waiting = app
             .db
             .read(move |c| Ok(db::stages::unfinished_for_sync(c, log_id, with_media)?))

@@ -39,14 +39,28 @@ pub fn relative(ts: impl Borrow<i64>, now: impl Borrow<i64>) -> String {
     let delta = now.borrow() - ts.borrow();
     let (amount, future) = (delta.unsigned_abs(), delta < 0);
     let text = match amount {
-        0..=59 => return if future { "in a moment".into() } else { "just now".into() },
+        0..=59 => {
+            return if future {
+                "in a moment".into()
+            } else {
+                "just now".into()
+            };
+        }
         60..=3599 => plural(amount / 60, "minute"),
         3600..=86_399 => plural(amount / 3600, "hour"),
         _ => plural(amount / 86_400, "day"),
     };
-    if future { format!("in {text}") } else { format!("{text} ago") }
+    if future {
+        format!("in {text}")
+    } else {
+        format!("{text} ago")
+    }
 }
 
 fn plural(n: u64, unit: &str) -> String {
-    if n == 1 { format!("1 {unit}") } else { format!("{n} {unit}s") }
+    if n == 1 {
+        format!("1 {unit}")
+    } else {
+        format!("{n} {unit}s")
+    }
 }

@@ -60,7 +60,13 @@ impl Vault {
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
         let ciphertext = self
             .cipher
-            .encrypt(&nonce, Payload { msg: plaintext, aad: AAD })
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext,
+                    aad: AAD,
+                },
+            )
             .expect("encryption of an in-memory buffer cannot fail");
         let mut record = Vec::with_capacity(1 + NONCE_LEN + ciphertext.len());
         record.push(RECORD_VERSION);
@@ -75,7 +81,13 @@ impl Vault {
         }
         let nonce = XNonce::from_slice(&record[1..1 + NONCE_LEN]);
         self.cipher
-            .decrypt(nonce, Payload { msg: &record[1 + NONCE_LEN..], aad: AAD })
+            .decrypt(
+                nonce,
+                Payload {
+                    msg: &record[1 + NONCE_LEN..],
+                    aad: AAD,
+                },
+            )
             .map_err(|_| anyhow::anyhow!("stored credentials do not decrypt with this key file"))
     }
 }

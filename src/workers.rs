@@ -31,7 +31,8 @@ pub fn recover(app: &App) -> Result<()> {
 pub async fn run(app: App, mut stop: watch::Receiver<bool>) {
     loop {
         let db = app.db.clone();
-        let pipeline = tokio::task::spawn_blocking(move || ingest::run_once(&db, time::now())).await;
+        let pipeline =
+            tokio::task::spawn_blocking(move || ingest::run_once(&db, time::now())).await;
         let busy = match pipeline {
             Ok(Ok(progress)) => !progress.is_idle(),
             Ok(Err(e)) => {

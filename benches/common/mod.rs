@@ -1,4 +1,6 @@
 // Shared by the benchmarks: a user with a feed connection, generated posts, peak RSS.
+// Each benchmark uses part of it.
+#![allow(dead_code)]
 
 use lifeboat::app::App;
 use lifeboat::connectors::RawItem;

@@ -48,7 +48,10 @@ pub fn user_by_hash(conn: &Connection, key_hash: &str) -> rusqlite::Result<Optio
 }
 
 pub fn mark_used(conn: &Connection, id: i64, now: i64) -> rusqlite::Result<()> {
-    conn.execute("UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1", params![id, now])?;
+    conn.execute(
+        "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1",
+        params![id, now],
+    )?;
     Ok(())
 }
 
@@ -70,5 +73,8 @@ pub fn for_user(conn: &Connection, user_id: i64) -> rusqlite::Result<Vec<ApiKeyI
 }
 
 pub fn delete(conn: &Connection, user_id: i64, id: i64) -> rusqlite::Result<bool> {
-    Ok(conn.execute("DELETE FROM api_keys WHERE id = ?1 AND user_id = ?2", params![id, user_id])? == 1)
+    Ok(conn.execute(
+        "DELETE FROM api_keys WHERE id = ?1 AND user_id = ?2",
+        params![id, user_id],
+    )? == 1)
 }

@@ -77,7 +77,11 @@ pub fn insert(conn: &Sqlite, new: &NewConnection, now: i64) -> rusqlite::Result<
 }
 
 /// One connection, only if it belongs to `user_id`: ids in URLs never cross users.
-pub fn for_user_by_id(conn: &Sqlite, user_id: i64, id: i64) -> rusqlite::Result<Option<Connection>> {
+pub fn for_user_by_id(
+    conn: &Sqlite,
+    user_id: i64,
+    id: i64,
+) -> rusqlite::Result<Option<Connection>> {
     conn.query_row(
         &format!("SELECT {COLUMNS} FROM connections WHERE id = ?1 AND user_id = ?2"),
         params![id, user_id],
@@ -95,9 +99,13 @@ pub fn for_user(conn: &Sqlite, user_id: i64) -> rusqlite::Result<Vec<Connection>
 
 /// The encrypted credentials of a connection (vault ciphertext), for the sync worker only.
 pub fn credentials(conn: &Sqlite, id: i64) -> rusqlite::Result<Option<Vec<u8>>> {
-    conn.query_row("SELECT credentials FROM connections WHERE id = ?1", [id], |r| r.get(0))
-        .optional()
-        .map(Option::flatten)
+    conn.query_row(
+        "SELECT credentials FROM connections WHERE id = ?1",
+        [id],
+        |r| r.get(0),
+    )
+    .optional()
+    .map(Option::flatten)
 }
 
 /// What a sync needs to know about its connection.

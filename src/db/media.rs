@@ -19,7 +19,13 @@ pub struct MediaLink<'a> {
 }
 
 /// Queues a file for download (once per user, platform and URL) and links it to a post.
-pub fn link(conn: &Connection, post_id: i64, position: usize, m: &MediaLink, now: i64) -> rusqlite::Result<i64> {
+pub fn link(
+    conn: &Connection,
+    post_id: i64,
+    position: usize,
+    m: &MediaLink,
+    now: i64,
+) -> rusqlite::Result<i64> {
     let hash = url_sha256(m.url);
     conn.prepare_cached(
         "INSERT INTO media (user_id, connection_id, sync_log_id, platform, url, url_sha256, kind,
@@ -27,9 +33,20 @@ pub fn link(conn: &Connection, post_id: i64, position: usize, m: &MediaLink, now
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
          ON CONFLICT (user_id, platform, url_sha256) DO NOTHING",
     )?
-    .execute(params![m.user_id, m.connection_id, m.sync_log_id, m.platform, m.url, hash, m.kind, now])?;
+    .execute(params![
+        m.user_id,
+        m.connection_id,
+        m.sync_log_id,
+        m.platform,
+        m.url,
+        hash,
+        m.kind,
+        now
+    ])?;
     let media_id: i64 = conn
-        .prepare_cached("SELECT id FROM media WHERE user_id = ?1 AND platform = ?2 AND url_sha256 = ?3")?
+        .prepare_cached(
+            "SELECT id FROM media WHERE user_id = ?1 AND platform = ?2 AND url_sha256 = ?3",
+        )?
         .query_row(params![m.user_id, m.platform, hash], |r| r.get(0))?;
     conn.prepare_cached(
         "INSERT INTO post_media (post_id, media_id, position) VALUES (?1, ?2, ?3)
@@ -73,7 +90,8 @@ pub fn claim(conn: &Connection, limit: usize, now: i64) -> rusqlite::Result<Vec<
             })
         })?
         .collect::<rusqlite::Result<_>>()?;
-    let mut stmt = conn.prepare_cached("UPDATE media SET status = 'processing', updated_at = ?2 WHERE id = ?1")?;
+    let mut stmt = conn
+        .prepare_cached("UPDATE media SET status = 'processing', updated_at = ?2 WHERE id = ?1")?;
     for row in &rows {
         stmt.execute(params![row.id, now])?;
     }
@@ -121,7 +139,8 @@ pub struct MediaFile {
     pub last_error: Option<String>,
 }
 
-const COLUMNS: &str = "m.id, m.url, m.kind, m.status, m.path, m.content_type, m.size, m.sha256, m.last_error";
+const COLUMNS: &str =
+    "m.id, m.url, m.kind, m.status, m.path, m.content_type, m.size, m.sha256, m.last_error";
 
 fn from_row(r: &rusqlite::Row) -> rusqlite::Result<MediaFile> {
     Ok(MediaFile {
@@ -147,7 +166,11 @@ pub fn for_post(conn: &Connection, post_id: i64) -> rusqlite::Result<Vec<MediaFi
 }
 
 /// One file, only if it belongs to `user_id`.
-pub fn for_user_by_id(conn: &Connection, user_id: i64, id: i64) -> rusqlite::Result<Option<MediaFile>> {
+pub fn for_user_by_id(
+    conn: &Connection,
+    user_id: i64,
+    id: i64,
+) -> rusqlite::Result<Option<MediaFile>> {
     conn.query_row(
         &format!("SELECT {COLUMNS} FROM media m WHERE m.id = ?1 AND m.user_id = ?2"),
         params![id, user_id],
@@ -158,7 +181,9 @@ pub fn for_user_by_id(conn: &Connection, user_id: i64, id: i64) -> rusqlite::Res
 
 /// Every stored file, for `lifeboat verify`.
 pub fn all_stored(conn: &Connection) -> rusqlite::Result<Vec<MediaFile>> {
-    conn.prepare(&format!("SELECT {COLUMNS} FROM media m WHERE m.status = 'completed' ORDER BY m.id"))?
-        .query_map([], from_row)?
-        .collect()
+    conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM media m WHERE m.status = 'completed' ORDER BY m.id"
+    ))?
+    .query_map([], from_row)?
+    .collect()
 }

@@ -7,11 +7,11 @@
 
 pub mod api_keys;
 pub mod connections;
+pub mod media;
 pub mod platforms;
+pub mod posts;
 pub mod queue;
 pub mod sessions;
-pub mod posts;
-pub mod media;
 pub mod settings;
 pub mod stages;
 pub mod sync_logs;

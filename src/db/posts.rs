@@ -97,8 +97,9 @@ impl SearchIndex {
 
     /// Call before committing the transaction that created the posts.
     pub fn flush(&mut self, conn: &Connection) -> rusqlite::Result<()> {
-        let mut stmt =
-            conn.prepare_cached("INSERT INTO posts_fts (rowid, title, text, author) VALUES (?1, ?2, ?3, ?4)")?;
+        let mut stmt = conn.prepare_cached(
+            "INSERT INTO posts_fts (rowid, title, text, author) VALUES (?1, ?2, ?3, ?4)",
+        )?;
         for (id, title, text, author) in self.0.drain(..) {
             stmt.execute(params![id, title, text, author])?;
         }
@@ -149,7 +150,12 @@ pub fn upsert(
         ])?;
     if inserted == 1 {
         let id = conn.last_insert_rowid();
-        search_index.push((id, post.title.clone(), post.text.clone(), post.author.clone()));
+        search_index.push((
+            id,
+            post.title.clone(),
+            post.text.clone(),
+            post.author.clone(),
+        ));
         return Ok(Upserted::Created(id));
     }
     // Already there: rewrite it only if the normalizer now says something else. An undated
@@ -191,7 +197,9 @@ pub fn upsert(
     }
     let id = conn
         .prepare_cached("SELECT id FROM posts WHERE connection_id = ?1 AND platform_post_id = ?2")?
-        .query_row(params![key.connection_id, key.platform_post_id], |r| r.get(0))?;
+        .query_row(params![key.connection_id, key.platform_post_id], |r| {
+            r.get(0)
+        })?;
     Ok(Upserted::Unchanged(id))
 }
 
@@ -231,8 +239,14 @@ impl Cursor {
         let (a, b) = rest.split_once('_')?;
         let id = b.parse().ok()?;
         match kind {
-            "t" => Some(Cursor::Timeline { sort_at: a.parse().ok()?, id }),
-            "s" => Some(Cursor::Search { score: a.parse().ok()?, id }),
+            "t" => Some(Cursor::Timeline {
+                sort_at: a.parse().ok()?,
+                id,
+            }),
+            "s" => Some(Cursor::Search {
+                score: a.parse().ok()?,
+                id,
+            }),
             _ => None,
         }
     }
@@ -240,7 +254,10 @@ impl Cursor {
     pub fn after(post: &Post) -> Cursor {
         match post.score {
             Some(score) => Cursor::Search { score, id: post.id },
-            None => Cursor::Timeline { sort_at: post.sort_at, id: post.id },
+            None => Cursor::Timeline {
+                sort_at: post.sort_at,
+                id: post.id,
+            },
         }
     }
 }
@@ -266,7 +283,9 @@ pub fn list(conn: &Connection, filter: &Filter) -> rusqlite::Result<(Vec<Post>, 
             ));
             args.push(q.clone().into());
         }
-        None => sql.push_str(&format!("SELECT {COLUMNS} FROM posts p WHERE p.user_id = ?")),
+        None => sql.push_str(&format!(
+            "SELECT {COLUMNS} FROM posts p WHERE p.user_id = ?"
+        )),
     }
     args.push(filter.user_id.into());
     if let Some(connection_id) = filter.connection_id {
@@ -341,17 +360,25 @@ pub fn fts_query(input: &str) -> Option<String> {
     while !rest.is_empty() {
         if let Some(after_quote) = rest.strip_prefix('"') {
             let (phrase, tail) = after_quote.split_once('"').unwrap_or((after_quote, ""));
-            let words: Vec<&str> = phrase.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+            let words: Vec<&str> = phrase
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .collect();
             if !words.is_empty() {
                 terms.push(format!("\"{}\"", words.join(" ")));
             }
             rest = tail.trim_start();
             continue;
         }
-        let end = rest.find(|c: char| c.is_whitespace() || c == '"').unwrap_or(rest.len());
+        let end = rest
+            .find(|c: char| c.is_whitespace() || c == '"')
+            .unwrap_or(rest.len());
         let (token, tail) = rest.split_at(end);
         let prefix = token.ends_with('*');
-        for word in token.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+        for word in token
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+        {
             terms.push(format!("\"{word}\""));
         }
         if prefix && let Some(last) = terms.last_mut() {
@@ -375,7 +402,9 @@ pub fn for_user_by_id(conn: &Connection, user_id: i64, id: i64) -> rusqlite::Res
 /// The distinct kinds and platforms a user has, for the archive's filter menus.
 pub fn facets(conn: &Connection, user_id: i64) -> rusqlite::Result<(Vec<String>, Vec<String>)> {
     let collect = |sql: &str| -> rusqlite::Result<Vec<String>> {
-        conn.prepare_cached(sql)?.query_map([user_id], |r| r.get(0))?.collect()
+        conn.prepare_cached(sql)?
+            .query_map([user_id], |r| r.get(0))?
+            .collect()
     };
     Ok((
         collect("SELECT DISTINCT platform FROM posts WHERE user_id = ?1 ORDER BY 1")?,
@@ -384,7 +413,11 @@ pub fn facets(conn: &Connection, user_id: i64) -> rusqlite::Result<(Vec<String>,
 }
 
 pub fn count_for_connection(conn: &Connection, connection_id: i64) -> rusqlite::Result<i64> {
-    conn.query_row("SELECT COUNT(*) FROM posts WHERE connection_id = ?1", [connection_id], |r| r.get(0))
+    conn.query_row(
+        "SELECT COUNT(*) FROM posts WHERE connection_id = ?1",
+        [connection_id],
+        |r| r.get(0),
+    )
 }
 
 #[cfg(test)]
@@ -394,17 +427,35 @@ mod tests {
     #[test]
     fn fts_queries_are_always_valid() {
         assert_eq!(fts_query("hello world").unwrap(), "\"hello\" \"world\"");
-        assert_eq!(fts_query("\"exact phrase\" more").unwrap(), "\"exact phrase\" \"more\"");
+        assert_eq!(
+            fts_query("\"exact phrase\" more").unwrap(),
+            "\"exact phrase\" \"more\""
+        );
         assert_eq!(fts_query("life*").unwrap(), "\"life\"*");
-        assert_eq!(fts_query("AND OR NOT ( ) ^ :").unwrap(), "\"AND\" \"OR\" \"NOT\"");
-        assert_eq!(fts_query("\"unclosed phrase").unwrap(), "\"unclosed phrase\"");
+        assert_eq!(
+            fts_query("AND OR NOT ( ) ^ :").unwrap(),
+            "\"AND\" \"OR\" \"NOT\""
+        );
+        assert_eq!(
+            fts_query("\"unclosed phrase").unwrap(),
+            "\"unclosed phrase\""
+        );
         assert_eq!(fts_query("e-mail").unwrap(), "\"e\" \"mail\"");
         assert!(fts_query("  ** \"\" ").is_none());
     }
 
     #[test]
     fn cursors_round_trip() {
-        for c in [Cursor::Timeline { sort_at: 1_700_000_000, id: 42 }, Cursor::Search { score: -3.25e-6, id: 7 }] {
+        for c in [
+            Cursor::Timeline {
+                sort_at: 1_700_000_000,
+                id: 42,
+            },
+            Cursor::Search {
+                score: -3.25e-6,
+                id: 7,
+            },
+        ] {
             assert_eq!(Cursor::decode(&c.encode()), Some(c));
         }
         assert_eq!(Cursor::decode("garbage"), None);

@@ -27,7 +27,9 @@ impl Stage {
     }
 
     pub fn from_name(name: &str) -> Option<Stage> {
-        Stage::ALL.into_iter().find(|s| s.table() == name || s.name() == name)
+        Stage::ALL
+            .into_iter()
+            .find(|s| s.table() == name || s.name() == name)
     }
 
     pub fn name(self) -> &'static str {
@@ -75,7 +77,11 @@ pub fn depths(conn: &Connection, user_id: i64) -> rusqlite::Result<Vec<Depth>> {
                 dead_letter: 0,
                 completed: (stage == Stage::Media).then_some(0),
             };
-            let open = if stage == Stage::Media { "" } else { "AND status NOT IN ('completed', 'discarded')" };
+            let open = if stage == Stage::Media {
+                ""
+            } else {
+                "AND status NOT IN ('completed', 'discarded')"
+            };
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT status, COUNT(*) FROM {} WHERE user_id = ?1 {open} GROUP BY status",
                 stage.table()
@@ -99,7 +105,13 @@ pub fn depths(conn: &Connection, user_id: i64) -> rusqlite::Result<Vec<Depth>> {
 
 /// Records a failed attempt: retried later with a growing delay, or, after
 /// `MAX_ATTEMPTS`, parked as a dead letter.
-pub fn fail(conn: &Connection, stage: Stage, id: i64, error: &str, now: i64) -> rusqlite::Result<()> {
+pub fn fail(
+    conn: &Connection,
+    stage: Stage,
+    id: i64,
+    error: &str,
+    now: i64,
+) -> rusqlite::Result<()> {
     conn.prepare_cached(&format!(
         "UPDATE {} SET attempts = attempts + 1, last_error = ?2, updated_at = ?3,
              status = CASE WHEN attempts + 1 >= ?4 THEN 'dead_letter' ELSE 'failed' END,
@@ -127,7 +139,10 @@ pub fn complete(conn: &Connection, stage: Stage, ids: &[i64], now: i64) -> rusql
 /// (The raw stages are worked inside one transaction each and are never left claimed.)
 /// Downloads are idempotent, so one finished just before the crash is harmlessly redone.
 pub fn requeue_interrupted(conn: &Connection) -> rusqlite::Result<usize> {
-    conn.execute("UPDATE media SET status = 'pending' WHERE status = 'processing'", [])
+    conn.execute(
+        "UPDATE media SET status = 'pending' WHERE status = 'processing'",
+        [],
+    )
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -142,7 +157,11 @@ pub struct DeadLetter {
 }
 
 /// The user's dead letters in every stage, newest first.
-pub fn dead_letters(conn: &Connection, user_id: i64, limit: i64) -> rusqlite::Result<Vec<DeadLetter>> {
+pub fn dead_letters(
+    conn: &Connection,
+    user_id: i64,
+    limit: i64,
+) -> rusqlite::Result<Vec<DeadLetter>> {
     let mut all = Vec::new();
     for stage in Stage::ALL {
         let label = match stage {
@@ -178,7 +197,13 @@ pub fn dead_letters(conn: &Connection, user_id: i64, limit: i64) -> rusqlite::Re
 
 /// A person asks for another try: the row rejoins the queue with fresh attempts.
 /// Only the user's own dead letters can be touched.
-pub fn retry(conn: &Connection, stage: Stage, user_id: i64, id: i64, now: i64) -> rusqlite::Result<bool> {
+pub fn retry(
+    conn: &Connection,
+    stage: Stage,
+    user_id: i64,
+    id: i64,
+    now: i64,
+) -> rusqlite::Result<bool> {
     let changed = conn.execute(
         &format!(
             "UPDATE {} SET status = 'pending', attempts = 0, next_attempt_at = 0, updated_at = ?3
@@ -191,7 +216,13 @@ pub fn retry(conn: &Connection, stage: Stage, user_id: i64, id: i64, now: i64) -
 }
 
 /// A person gives up on a row. It is kept (raw data is never thrown away) but leaves the queue.
-pub fn discard(conn: &Connection, stage: Stage, user_id: i64, id: i64, now: i64) -> rusqlite::Result<bool> {
+pub fn discard(
+    conn: &Connection,
+    stage: Stage,
+    user_id: i64,
+    id: i64,
+    now: i64,
+) -> rusqlite::Result<bool> {
     let changed = conn.execute(
         &format!(
             "UPDATE {} SET status = 'discarded', updated_at = ?3

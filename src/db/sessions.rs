@@ -69,7 +69,11 @@ pub fn delete_by_token_hash(conn: &Connection, token_hash: &str) -> rusqlite::Re
 }
 
 /// After a password change every other browser must log in again.
-pub fn delete_for_user_except(conn: &Connection, user_id: i64, keep_id: i64) -> rusqlite::Result<()> {
+pub fn delete_for_user_except(
+    conn: &Connection,
+    user_id: i64,
+    keep_id: i64,
+) -> rusqlite::Result<()> {
     conn.execute(
         "DELETE FROM sessions WHERE user_id = ?1 AND id != ?2",
         params![user_id, keep_id],

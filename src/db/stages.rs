@@ -107,7 +107,15 @@ pub fn upsert_raw_post(
          RETURNING id",
     )?
     .query_row(
-        params![item.user_id, item.connection_id, item.id, raw.platform_post_id, payload, error, now],
+        params![
+            item.user_id,
+            item.connection_id,
+            item.id,
+            raw.platform_post_id,
+            payload,
+            error,
+            now
+        ],
         |r| r.get(0),
     )
     .optional()
@@ -125,33 +133,36 @@ pub struct ClaimedPost {
 }
 
 pub fn due_posts(conn: &Connection, limit: usize, now: i64) -> rusqlite::Result<Vec<ClaimedPost>> {
-    conn
-        .prepare_cached(
-            "SELECT p.id, p.user_id, p.connection_id, c.platform, p.platform_post_id, p.payload,
+    conn.prepare_cached(
+        "SELECT p.id, p.user_id, p.connection_id, c.platform, p.platform_post_id, p.payload,
                     i.sync_log_id
              FROM ingested_posts p
              JOIN connections c ON c.id = p.connection_id
              JOIN ingested_items i ON i.id = p.item_id
              WHERE p.status IN ('pending', 'failed') AND p.next_attempt_at <= ?1
              ORDER BY p.id LIMIT ?2",
-        )?
-        .query_map(params![now, limit as i64], |r| {
-            Ok(ClaimedPost {
-                id: r.get(0)?,
-                user_id: r.get(1)?,
-                connection_id: r.get(2)?,
-                platform: r.get(3)?,
-                platform_post_id: r.get(4)?,
-                payload: r.get(5)?,
-                sync_log_id: r.get(6)?,
-            })
-        })?
-        .collect()
+    )?
+    .query_map(params![now, limit as i64], |r| {
+        Ok(ClaimedPost {
+            id: r.get(0)?,
+            user_id: r.get(1)?,
+            connection_id: r.get(2)?,
+            platform: r.get(3)?,
+            platform_post_id: r.get(4)?,
+            payload: r.get(5)?,
+            sync_log_id: r.get(6)?,
+        })
+    })?
+    .collect()
 }
 
 /// How many rows of one sync are still waiting: raw items not yet split (their posts are
 /// normalized in the same transaction) and, optionally, media not yet downloaded.
-pub fn unfinished_for_sync(conn: &Connection, sync_log_id: i64, with_media: bool) -> rusqlite::Result<i64> {
+pub fn unfinished_for_sync(
+    conn: &Connection,
+    sync_log_id: i64,
+    with_media: bool,
+) -> rusqlite::Result<i64> {
     conn.query_row(
         "SELECT
            (SELECT COUNT(*) FROM ingested_items WHERE sync_log_id = ?1 AND status = 'pending')
@@ -164,7 +175,11 @@ pub fn unfinished_for_sync(conn: &Connection, sync_log_id: i64, with_media: bool
 
 /// For `lifeboat reprocess`: every raw item (of one connection, or all) is split and
 /// normalized again. Nothing is fetched; posts are updated in place.
-pub fn requeue_all(conn: &Connection, connection_id: Option<i64>, now: i64) -> rusqlite::Result<usize> {
+pub fn requeue_all(
+    conn: &Connection,
+    connection_id: Option<i64>,
+    now: i64,
+) -> rusqlite::Result<usize> {
     conn.execute(
         "UPDATE ingested_items SET status = 'pending', attempts = 0, next_attempt_at = 0,
              last_error = NULL, updated_at = ?2
@@ -182,7 +197,10 @@ pub fn requeue_all(conn: &Connection, connection_id: Option<i64>, now: i64) -> r
 }
 
 /// The raw post and raw item a normalized post came from (for the post page).
-pub fn raw_for_post(conn: &Connection, ingested_post_id: i64) -> rusqlite::Result<Option<(String, String, Option<String>)>> {
+pub fn raw_for_post(
+    conn: &Connection,
+    ingested_post_id: i64,
+) -> rusqlite::Result<Option<(String, String, Option<String>)>> {
     conn.query_row(
         "SELECT p.payload, i.content_type, i.source_url FROM ingested_posts p
          JOIN ingested_items i ON i.id = p.item_id WHERE p.id = ?1",

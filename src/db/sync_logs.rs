@@ -48,7 +48,13 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<SyncLog> {
     })
 }
 
-pub fn start(conn: &Connection, user_id: i64, connection_id: i64, trigger: &str, now: i64) -> rusqlite::Result<i64> {
+pub fn start(
+    conn: &Connection,
+    user_id: i64,
+    connection_id: i64,
+    trigger: &str,
+    now: i64,
+) -> rusqlite::Result<i64> {
     conn.execute(
         "INSERT INTO sync_logs (user_id, connection_id, trigger, started_at) VALUES (?1, ?2, ?3, ?4)",
         params![user_id, connection_id, trigger, now],
@@ -103,7 +109,12 @@ pub fn finish(
     Ok(())
 }
 
-pub fn for_connection(conn: &Connection, user_id: i64, connection_id: i64, limit: i64) -> rusqlite::Result<Vec<SyncLog>> {
+pub fn for_connection(
+    conn: &Connection,
+    user_id: i64,
+    connection_id: i64,
+    limit: i64,
+) -> rusqlite::Result<Vec<SyncLog>> {
     conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM sync_logs WHERE connection_id = ?1 AND user_id = ?2
          ORDER BY id DESC LIMIT ?3"
@@ -112,7 +123,11 @@ pub fn for_connection(conn: &Connection, user_id: i64, connection_id: i64, limit
     .collect()
 }
 
-pub fn for_user_by_id(conn: &Connection, user_id: i64, id: i64) -> rusqlite::Result<Option<SyncLog>> {
+pub fn for_user_by_id(
+    conn: &Connection,
+    user_id: i64,
+    id: i64,
+) -> rusqlite::Result<Option<SyncLog>> {
     conn.query_row(
         &format!("SELECT {COLUMNS} FROM sync_logs WHERE id = ?1 AND user_id = ?2"),
         params![id, user_id],

@@ -86,12 +86,17 @@ pub fn credentials_by_name(
 }
 
 pub fn password_hash(conn: &Connection, id: i64) -> rusqlite::Result<Option<String>> {
-    conn.query_row("SELECT password_hash FROM users WHERE id = ?1", [id], |r| r.get(0))
-        .optional()
+    conn.query_row("SELECT password_hash FROM users WHERE id = ?1", [id], |r| {
+        r.get(0)
+    })
+    .optional()
 }
 
 pub fn set_password_hash(conn: &Connection, id: i64, hash: &str) -> rusqlite::Result<()> {
-    conn.execute("UPDATE users SET password_hash = ?2 WHERE id = ?1", params![id, hash])?;
+    conn.execute(
+        "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+        params![id, hash],
+    )?;
     Ok(())
 }
 

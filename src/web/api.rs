@@ -3,20 +3,20 @@
 
 use axum::extract::{FromRequestParts, Path, Query, Request, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::archive::PostQuery;
 use super::error::{ApiError, ApiResult, AppError};
 use super::layout::VERSION;
 use crate::db::connections::Connection;
-use crate::db::users::User;
-use super::archive::PostQuery;
 use crate::db::posts::Post;
+use crate::db::users::User;
 use crate::{auth, connect, db, sync, time};
 
 pub fn router() -> Router<AppState> {
@@ -46,7 +46,9 @@ async fn json_errors(response: Response) -> Response {
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return response;
     }
-    let body = axum::body::to_bytes(response.into_body(), 64 * 1024).await.unwrap_or_default();
+    let body = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
     let detail = String::from_utf8_lossy(&body).trim().to_string();
     let error = match status {
         StatusCode::NOT_FOUND => "not_found",
@@ -80,7 +82,10 @@ impl FromRequestParts<AppState> for ApiUser {
             .await?;
         let (key_id, user) = found.ok_or(ApiError(AppError::Unauthorized))?;
         let now = time::now();
-        state.db.write(move |c| Ok(db::api_keys::mark_used(c, key_id, now)?)).await?;
+        state
+            .db
+            .write(move |c| Ok(db::api_keys::mark_used(c, key_id, now)?))
+            .await?;
         Ok(ApiUser(user))
     }
 }
@@ -99,7 +104,12 @@ pub async fn healthz(State(state): State<AppState>) -> (axum::http::StatusCode, 
         }
     };
     let ok = status.is_success();
-    (status, Json(json!({ "status": if ok { "ok" } else { "error" }, "version": VERSION, "database": db_status })))
+    (
+        status,
+        Json(
+            json!({ "status": if ok { "ok" } else { "error" }, "version": VERSION, "database": db_status }),
+        ),
+    )
 }
 
 #[derive(Serialize)]
@@ -167,7 +177,10 @@ impl From<Connection> for ConnectionJson {
     }
 }
 
-async fn connections(State(state): State<AppState>, ApiUser(user): ApiUser) -> ApiResult<Json<Value>> {
+async fn connections(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+) -> ApiResult<Json<Value>> {
     let rows = state
         .db
         .read(move |c| Ok(db::connections::for_user(c, user.id)?))
@@ -302,7 +315,8 @@ impl From<Post> for PostJson {
             repost_of: p.repost_of,
             has_media: p.has_media,
             snippet: p.snippet.map(|s| {
-                s.replace(db::posts::MARK_START, "[").replace(db::posts::MARK_END, "]")
+                s.replace(db::posts::MARK_START, "[")
+                    .replace(db::posts::MARK_END, "]")
             }),
         }
     }
@@ -314,9 +328,14 @@ async fn posts(
     Query(query): Query<PostQuery>,
 ) -> ApiResult<Json<Value>> {
     let filter = query.filter(user.id)?;
-    let (rows, next) = state.db.read(move |c| Ok(db::posts::list(c, &filter)?)).await?;
+    let (rows, next) = state
+        .db
+        .read(move |c| Ok(db::posts::list(c, &filter)?))
+        .await?;
     let items: Vec<PostJson> = rows.into_iter().map(Into::into).collect();
-    Ok(Json(json!({ "items": items, "cursor": next.map(|c| c.encode()) })))
+    Ok(Json(
+        json!({ "items": items, "cursor": next.map(|c| c.encode()) }),
+    ))
 }
 
 async fn post_with_media(
@@ -327,7 +346,9 @@ async fn post_with_media(
     let (row, media) = state
         .db
         .read(move |c| {
-            let Some(post) = db::posts::for_user_by_id(c, user.id, id)? else { return Ok(None) };
+            let Some(post) = db::posts::for_user_by_id(c, user.id, id)? else {
+                return Ok(None);
+            };
             let media = db::media::for_post(c, post.id)?;
             Ok(Some((post, media)))
         })
@@ -360,7 +381,12 @@ async fn media(
 async fn queue(State(state): State<AppState>, ApiUser(user): ApiUser) -> ApiResult<Json<Value>> {
     let (depths, dead) = state
         .db
-        .read(move |c| Ok((db::queue::depths(c, user.id)?, db::queue::dead_letters(c, user.id, 200)?)))
+        .read(move |c| {
+            Ok((
+                db::queue::depths(c, user.id)?,
+                db::queue::dead_letters(c, user.id, 200)?,
+            ))
+        })
         .await?;
     Ok(Json(json!({ "stages": depths, "dead_letters": dead })))
 }

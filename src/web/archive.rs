@@ -35,9 +35,17 @@ pub struct PostQuery {
 
 impl PostQuery {
     pub fn filter(&self, user_id: i64) -> Result<Filter, AppError> {
-        let some = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+        let some = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
         let after = match some(&self.cursor) {
-            Some(c) => Some(Cursor::decode(&c).ok_or_else(|| AppError::BadRequest("The cursor is not valid.".into()))?),
+            Some(c) => Some(
+                Cursor::decode(&c)
+                    .ok_or_else(|| AppError::BadRequest("The cursor is not valid.".into()))?,
+            ),
             None => None,
         };
         Ok(Filter {
@@ -45,9 +53,16 @@ impl PostQuery {
             connection_id: self.connection,
             platform: some(&self.platform),
             kind: some(&self.kind),
-            since: some(&self.since).map(|d| parse_date(&d, false)).transpose()?,
-            until: some(&self.until).map(|d| parse_date(&d, true)).transpose()?,
-            has_media: self.has_media.as_deref().is_some_and(|v| !v.is_empty() && v != "0" && v != "false"),
+            since: some(&self.since)
+                .map(|d| parse_date(&d, false))
+                .transpose()?,
+            until: some(&self.until)
+                .map(|d| parse_date(&d, true))
+                .transpose()?,
+            has_media: self
+                .has_media
+                .as_deref()
+                .is_some_and(|v| !v.is_empty() && v != "0" && v != "false"),
             query: some(&self.q),
             after,
             limit: self.limit.unwrap_or(30),
@@ -135,12 +150,16 @@ fn card(post: Post) -> PostCard {
 }
 
 fn escape(text: &str) -> String {
-    askama::filters::escape(text, askama::filters::Html).map(|s| s.to_string()).unwrap_or_default()
+    askama::filters::escape(text, askama::filters::Html)
+        .map(|s| s.to_string())
+        .unwrap_or_default()
 }
 
 /// Escapes a search snippet, then turns the hit markers into <mark>.
 fn highlight(snippet: &str) -> String {
-    escape(snippet).replace(MARK_START, "<mark>").replace(MARK_END, "</mark>")
+    escape(snippet)
+        .replace(MARK_START, "<mark>")
+        .replace(MARK_END, "</mark>")
 }
 
 fn truncate(text: &str, max: usize) -> String {
@@ -181,10 +200,20 @@ pub async fn timeline(
         kind: query.kind.clone().unwrap_or_default(),
         since: query.since.clone().unwrap_or_default(),
         until: query.until.clone().unwrap_or_default(),
-        has_media: query.has_media.as_deref().is_some_and(|v| !v.is_empty() && v != "0"),
+        has_media: query
+            .has_media
+            .as_deref()
+            .is_some_and(|v| !v.is_empty() && v != "0"),
     };
     let layout = Layout::for_user(&state, &current).await?;
-    Ok(ArchivePage { layout, query: view, platforms, kinds, page }.into_response())
+    Ok(ArchivePage {
+        layout,
+        query: view,
+        platforms,
+        kinds,
+        page,
+    }
+    .into_response())
 }
 
 #[derive(Template, WebTemplate)]
@@ -207,7 +236,9 @@ pub async fn show(
     let found = state
         .db
         .read(move |c| {
-            let Some(post) = db::posts::for_user_by_id(c, user_id, id)? else { return Ok(None) };
+            let Some(post) = db::posts::for_user_by_id(c, user_id, id)? else {
+                return Ok(None);
+            };
             let media = db::media::for_post(c, post.id)?;
             let raw = db::stages::raw_for_post(c, post.ingested_post_id)?;
             Ok(Some((post, media, raw)))
@@ -225,12 +256,27 @@ pub async fn show(
             let pretty = serde_json::from_str::<serde_json::Value>(&payload)
                 .and_then(|v| serde_json::to_string_pretty(&v))
                 .unwrap_or(payload);
-            (Some(pretty), Some(source_url.map(|u| format!("{content_type} from {u}")).unwrap_or(content_type)))
+            (
+                Some(pretty),
+                Some(
+                    source_url
+                        .map(|u| format!("{content_type} from {u}"))
+                        .unwrap_or(content_type),
+                ),
+            )
         }
         None => (None, None),
     };
     let layout = Layout::for_user(&state, &current).await?;
-    Ok(PostPage { layout, post, body, media, raw, raw_source }.into_response())
+    Ok(PostPage {
+        layout,
+        post,
+        body,
+        media,
+        raw,
+        raw_source,
+    }
+    .into_response())
 }
 
 /// Archived HTML is untrusted: scripts, event handlers, iframes and styles go. Images
@@ -239,8 +285,10 @@ pub fn sanitize(html: &str, local_media: &HashMap<String, i64>) -> String {
     let local_media = local_media.clone();
     ammonia::Builder::default()
         .attribute_filter(move |element, attribute, value| {
-            if matches!((element, attribute), ("img", "src") | ("source", "src") | ("video", "src") | ("audio", "src"))
-                && let Some(id) = local_media.get(value)
+            if matches!(
+                (element, attribute),
+                ("img", "src") | ("source", "src") | ("video", "src") | ("audio", "src")
+            ) && let Some(id) = local_media.get(value)
             {
                 return Some(format!("/media/{id}").into());
             }
@@ -271,14 +319,20 @@ mod tests {
     #[test]
     fn snippets_are_escaped_before_highlighting() {
         let snippet = format!("a <b> {MARK_START}hit{MARK_END} & more");
-        assert_eq!(highlight(&snippet), "a &#60;b&#62; <mark>hit</mark> &#38; more");
+        assert_eq!(
+            highlight(&snippet),
+            "a &#60;b&#62; <mark>hit</mark> &#38; more"
+        );
     }
 
     #[test]
     fn dates_parse_as_day_bounds() {
         assert_eq!(parse_date("2024-01-02", false).unwrap(), 1_704_153_600);
         assert_eq!(parse_date("2024-01-02", true).unwrap(), 1_704_240_000);
-        assert_eq!(parse_date("2024-01-02T00:00:10Z", false).unwrap(), 1_704_153_610);
+        assert_eq!(
+            parse_date("2024-01-02T00:00:10Z", false).unwrap(),
+            1_704_153_610
+        );
         assert!(parse_date("yesterday", false).is_err());
     }
 }

@@ -110,7 +110,11 @@ pub async fn login_form(
     if user_count(&state).await? == 0 {
         return Ok(Redirect::to("/setup").into_response());
     }
-    let page = LoginPage { layout: Layout::anonymous(csrf), error: None, name: String::new() };
+    let page = LoginPage {
+        layout: Layout::anonymous(csrf),
+        error: None,
+        name: String::new(),
+    };
     Ok(page.into_response())
 }
 
@@ -188,7 +192,11 @@ pub async fn hash_password(password: String) -> AppResult<String> {
     Ok(tokio::task::spawn_blocking(move || auth::hash_password(&password)).await??)
 }
 
-async fn start_session(state: &AppState, user_id: i64, secure: SecureCookie) -> AppResult<Response> {
+async fn start_session(
+    state: &AppState,
+    user_id: i64,
+    secure: SecureCookie,
+) -> AppResult<Response> {
     let token = auth::random_token();
     let (hash, csrf) = (auth::token_hash(&token), auth::random_token());
     let now = time::now();

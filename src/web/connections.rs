@@ -47,14 +47,30 @@ struct SyncStatus {
     error: Option<String>,
 }
 
-async fn connections_page(state: &AppState, current: &CurrentUser, error: Option<String>, url: String) -> AppResult<ConnectionsPage> {
+async fn connections_page(
+    state: &AppState,
+    current: &CurrentUser,
+    error: Option<String>,
+    url: String,
+) -> AppResult<ConnectionsPage> {
     let user_id = current.user.id;
-    let connections = state.db.read(move |c| Ok(db::connections::for_user(c, user_id)?)).await?;
-    Ok(ConnectionsPage { layout: Layout::for_user(state, current).await?, now: time::now(), connections, error, url })
+    let connections = state
+        .db
+        .read(move |c| Ok(db::connections::for_user(c, user_id)?))
+        .await?;
+    Ok(ConnectionsPage {
+        layout: Layout::for_user(state, current).await?,
+        now: time::now(),
+        connections,
+        error,
+        url,
+    })
 }
 
 pub async fn list(State(state): State<AppState>, current: CurrentUser) -> AppResult<Response> {
-    Ok(connections_page(&state, &current, None, String::new()).await?.into_response())
+    Ok(connections_page(&state, &current, None, String::new())
+        .await?
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -91,7 +107,12 @@ async fn load(state: &AppState, user_id: i64, id: i64) -> AppResult<Connection> 
         .ok_or(AppError::NotFound)
 }
 
-async fn status(state: &AppState, current: &CurrentUser, id: i64, error: Option<String>) -> AppResult<SyncStatus> {
+async fn status(
+    state: &AppState,
+    current: &CurrentUser,
+    id: i64,
+    error: Option<String>,
+) -> AppResult<SyncStatus> {
     let connection = load(state, current.user.id, id).await?;
     let user_id = current.user.id;
     let latest = state
@@ -117,11 +138,20 @@ pub async fn show(
     let (post_count, logs) = state
         .db
         .read(move |c| {
-            Ok((db::posts::count_for_connection(c, id)?, db::sync_logs::for_connection(c, user_id, id, 50)?))
+            Ok((
+                db::posts::count_for_connection(c, id)?,
+                db::sync_logs::for_connection(c, user_id, id, 50)?,
+            ))
         })
         .await?;
     let status = status(&state, &current, id, None).await?;
-    let page = ConnectionPage { layout: Layout::for_user(&state, &current).await?, connection, post_count, logs, status };
+    let page = ConnectionPage {
+        layout: Layout::for_user(&state, &current).await?,
+        connection,
+        post_count,
+        logs,
+        status,
+    };
     Ok(page.into_response())
 }
 

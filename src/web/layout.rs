@@ -16,7 +16,12 @@ pub struct Layout {
 
 impl Layout {
     pub fn anonymous(csrf: Csrf) -> Layout {
-        Layout { user: None, csrf: csrf.0, banners: Vec::new(), version: VERSION }
+        Layout {
+            user: None,
+            csrf: csrf.0,
+            banners: Vec::new(),
+            version: VERSION,
+        }
     }
 
     /// The frame of a logged-in page, with a banner for every platform in emergency mode.
@@ -25,7 +30,12 @@ impl Layout {
         let banners = platforms
             .iter()
             .filter(|p| p.emergency)
-            .map(|p| format!("{} is in emergency export mode: Lifeboat is saving everything it can.", p.name))
+            .map(|p| {
+                format!(
+                    "{} is in emergency export mode: Lifeboat is saving everything it can.",
+                    p.name
+                )
+            })
             .collect();
         Ok(Layout {
             user: Some(current.user.clone()),

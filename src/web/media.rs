@@ -14,7 +14,12 @@ use crate::db;
 
 /// The file of media `id` if `user_id` owns it and it is stored. Shared by the pages and
 /// `GET /api/v1/media/{id}`.
-pub async fn serve(state: &AppState, user_id: i64, id: i64, request: Request) -> AppResult<Response> {
+pub async fn serve(
+    state: &AppState,
+    user_id: i64,
+    id: i64,
+    request: Request,
+) -> AppResult<Response> {
     let file = state
         .db
         .read(move |c| Ok(db::media::for_user_by_id(c, user_id, id)?))
@@ -24,7 +29,10 @@ pub async fn serve(state: &AppState, user_id: i64, id: i64, request: Request) ->
         return Err(AppError::NotFound);
     };
     let full = state.downloader.root().join(&path);
-    let response = ServeFile::new(full).oneshot(request).await.map_err(|e| AppError::Internal(e.into()))?;
+    let response = ServeFile::new(full)
+        .oneshot(request)
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
     let mut response = response.map(Body::new);
     if response.status().is_success()
         && let Ok(value) = HeaderValue::from_str(&content_type)
@@ -32,10 +40,19 @@ pub async fn serve(state: &AppState, user_id: i64, id: i64, request: Request) ->
         response.headers_mut().insert(header::CONTENT_TYPE, value);
     }
     let headers = response.headers_mut();
-    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=86400"));
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=86400"),
+    );
     // An archived SVG opened directly must not run scripts on our origin.
-    headers.insert("content-security-policy", HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; sandbox"));
+    headers.insert(
+        "content-security-policy",
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; sandbox"),
+    );
     Ok(response.into_response())
 }
 

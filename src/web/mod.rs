@@ -5,12 +5,12 @@ mod api;
 mod archive;
 mod assets;
 mod auth_pages;
-mod layout;
-mod media;
-mod queue;
 mod connections;
 mod dashboard;
 pub mod error;
+mod layout;
+mod media;
+mod queue;
 mod session;
 mod settings;
 mod users;
@@ -48,18 +48,33 @@ impl std::ops::Deref for AppState {
 }
 
 pub fn router(app: App) -> Router {
-    let state = AppState { app, throttle: Arc::new(LoginThrottle::default()) };
+    let state = AppState {
+        app,
+        throttle: Arc::new(LoginThrottle::default()),
+    };
     let pages = Router::new()
         .route("/", get(dashboard::show))
-        .route("/setup", get(auth_pages::setup_form).post(auth_pages::setup))
-        .route("/login", get(auth_pages::login_form).post(auth_pages::login))
+        .route(
+            "/setup",
+            get(auth_pages::setup_form).post(auth_pages::setup),
+        )
+        .route(
+            "/login",
+            get(auth_pages::login_form).post(auth_pages::login),
+        )
         .route("/logout", post(auth_pages::logout))
         .route("/settings", get(settings::show))
         .route("/settings/password", post(settings::change_password))
         .route("/settings/api-keys", post(settings::create_api_key))
-        .route("/settings/api-keys/{id}/delete", post(settings::delete_api_key))
+        .route(
+            "/settings/api-keys/{id}/delete",
+            post(settings::delete_api_key),
+        )
         .route("/users", get(users::list).post(users::create))
-        .route("/connections", get(connections::list).post(connections::create))
+        .route(
+            "/connections",
+            get(connections::list).post(connections::create),
+        )
         .route("/connections/{id}", get(connections::show))
         .route("/connections/{id}/sync", post(connections::sync_now))
         .route("/connections/{id}/status", get(connections::sync_status))
@@ -70,7 +85,10 @@ pub fn router(app: App) -> Router {
         .route("/queue/{stage}/{id}/retry", post(queue::retry))
         .route("/queue/{stage}/{id}/discard", post(queue::discard))
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), session::layer))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            session::layer,
+        ))
         .layer(middleware::from_fn(page_headers));
     Router::new()
         .route("/healthz", get(api::healthz))
@@ -112,7 +130,9 @@ async fn html_errors(response: Response) -> Response {
     if !status.is_client_error() || !is_plain {
         return response;
     }
-    let body = axum::body::to_bytes(response.into_body(), 64 * 1024).await.unwrap_or_default();
+    let body = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
     let message = String::from_utf8_lossy(&body).trim().to_string();
     let error = match status.as_u16() {
         404 => AppError::NotFound,
@@ -161,11 +181,14 @@ pub async fn serve(app: App, listen: SocketAddr) -> Result<()> {
     let db = app.db.clone();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let workers = tokio::spawn(crate::workers::run(app.clone(), stop_rx.clone()));
-    let server = axum::serve(listener, router(app).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            let _ = stop_tx.send(true);
-        });
+    let server = axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
     let mut stop = stop_rx.clone();
     let grace = async move {
         let _ = stop.wait_for(|s| *s).await;
@@ -176,7 +199,10 @@ pub async fn serve(app: App, listen: SocketAddr) -> Result<()> {
         _ = grace => tracing::warn!("requests still running after 5 s; stopping anyway"),
     }
     // Workers finish their current round (a batch commits or rolls back whole).
-    if tokio::time::timeout(Duration::from_secs(5), workers).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(5), workers)
+        .await
+        .is_err()
+    {
         tracing::warn!("background work still running after 5 s; it resumes at next start");
     }
     tokio::task::spawn_blocking(move || db.close()).await??;

@@ -24,9 +24,18 @@ pub async fn show(State(state): State<AppState>, current: CurrentUser) -> AppRes
     let user_id = current.user.id;
     let (depths, dead_letters) = state
         .db
-        .read(move |c| Ok((db::queue::depths(c, user_id)?, db::queue::dead_letters(c, user_id, 200)?)))
+        .read(move |c| {
+            Ok((
+                db::queue::depths(c, user_id)?,
+                db::queue::dead_letters(c, user_id, 200)?,
+            ))
+        })
         .await?;
-    Ok(QueuePage { layout: Layout::for_user(&state, &current).await?, depths, dead_letters })
+    Ok(QueuePage {
+        layout: Layout::for_user(&state, &current).await?,
+        depths,
+        dead_letters,
+    })
 }
 
 pub async fn retry(
@@ -50,9 +59,22 @@ pub async fn discard(
 
 type Action = fn(&rusqlite::Connection, Stage, i64, i64, i64) -> rusqlite::Result<bool>;
 
-async fn act(state: &AppState, current: &CurrentUser, stage: &str, id: i64, action: Action) -> AppResult<()> {
+async fn act(
+    state: &AppState,
+    current: &CurrentUser,
+    stage: &str,
+    id: i64,
+    action: Action,
+) -> AppResult<()> {
     let stage = Stage::from_name(stage).ok_or(AppError::NotFound)?;
     let user_id = current.user.id;
-    let changed = state.db.write(move |c| Ok(action(c, stage, user_id, id, time::now())?)).await?;
-    if changed { Ok(()) } else { Err(AppError::NotFound) }
+    let changed = state
+        .db
+        .write(move |c| Ok(action(c, stage, user_id, id, time::now())?))
+        .await?;
+    if changed {
+        Ok(())
+    } else {
+        Err(AppError::NotFound)
+    }
 }

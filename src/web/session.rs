@@ -78,7 +78,10 @@ async fn check(
     };
 
     let mut request = request;
-    if !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+    if !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
         request = verify_csrf(request, &csrf).await?;
     }
     request.extensions_mut().insert(Csrf(csrf));
@@ -101,7 +104,14 @@ async fn load_session(state: &AppState, token_hash: String) -> Result<Option<Ses
         let id = s.id;
         state
             .db
-            .write(move |c| Ok(db::sessions::touch(c, id, now, now + SESSION_DAYS * 86_400)?))
+            .write(move |c| {
+                Ok(db::sessions::touch(
+                    c,
+                    id,
+                    now,
+                    now + SESSION_DAYS * 86_400,
+                )?)
+            })
             .await?;
     }
     Ok(session)
@@ -126,14 +136,22 @@ async fn verify_csrf(request: Request, expected: &str) -> Result<Request, AppErr
         }
     }
     if let Some(sent) = header_str(request.headers(), CSRF_HEADER) {
-        return if auth::constant_time_eq(sent, expected) { Ok(request) } else { Err(refused()) };
+        return if auth::constant_time_eq(sent, expected) {
+            Ok(request)
+        } else {
+            Err(refused())
+        };
     }
     if let Some(sent) = request
         .uri()
         .query()
         .and_then(|q| form_field(q.as_bytes(), CSRF_FIELD))
     {
-        return if auth::constant_time_eq(&sent, expected) { Ok(request) } else { Err(refused()) };
+        return if auth::constant_time_eq(&sent, expected) {
+            Ok(request)
+        } else {
+            Err(refused())
+        };
     }
     let is_form = header_str(request.headers(), "content-type")
         .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
@@ -206,7 +224,11 @@ impl FromRequestParts<AppState> for CurrentUser {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         if let Some(session) = parts.extensions.get::<Session>() {
             let csrf = session.csrf_token.clone();
-            return Ok(CurrentUser { user: session.user.clone(), session_id: session.id, csrf });
+            return Ok(CurrentUser {
+                user: session.user.clone(),
+                session_id: session.id,
+                csrf,
+            });
         }
         let users = state
             .db
@@ -227,8 +249,9 @@ impl FromRequestParts<AppState> for AdminUser {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let current = CurrentUser::from_request_parts(parts, state).await?;
         if !current.user.is_admin {
-            return Err(AppError::Forbidden("Only an administrator can do this.".into())
-                .into_response());
+            return Err(
+                AppError::Forbidden("Only an administrator can do this.".into()).into_response(),
+            );
         }
         Ok(AdminUser(current))
     }
@@ -250,6 +273,10 @@ impl<S: Send + Sync> FromRequestParts<S> for SecureCookie {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(parts.extensions.get::<SecureCookie>().copied().unwrap_or(SecureCookie(false)))
+        Ok(parts
+            .extensions
+            .get::<SecureCookie>()
+            .copied()
+            .unwrap_or(SecureCookie(false)))
     }
 }

@@ -36,9 +36,16 @@ struct Messages {
     new_key: Option<String>,
 }
 
-async fn page(state: &AppState, current: &CurrentUser, messages: Messages) -> AppResult<SettingsPage> {
+async fn page(
+    state: &AppState,
+    current: &CurrentUser,
+    messages: Messages,
+) -> AppResult<SettingsPage> {
     let user_id = current.user.id;
-    let api_keys = state.db.read(move |c| Ok(db::api_keys::for_user(c, user_id)?)).await?;
+    let api_keys = state
+        .db
+        .read(move |c| Ok(db::api_keys::for_user(c, user_id)?))
+        .await?;
     Ok(SettingsPage {
         layout: Layout::for_user(state, current).await?,
         notice: messages.notice,
@@ -52,7 +59,9 @@ async fn page(state: &AppState, current: &CurrentUser, messages: Messages) -> Ap
 }
 
 pub async fn show(State(state): State<AppState>, current: CurrentUser) -> AppResult<Response> {
-    Ok(page(&state, &current, Messages::default()).await?.into_response())
+    Ok(page(&state, &current, Messages::default())
+        .await?
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -80,8 +89,15 @@ pub async fn change_password(
         Some("The current password is wrong.".to_string())
     };
     if let Some(error) = problem {
-        let messages = Messages { error: Some(error), ..Messages::default() };
-        return Ok((StatusCode::BAD_REQUEST, page(&state, &current, messages).await?).into_response());
+        let messages = Messages {
+            error: Some(error),
+            ..Messages::default()
+        };
+        return Ok((
+            StatusCode::BAD_REQUEST,
+            page(&state, &current, messages).await?,
+        )
+            .into_response());
     }
     let hash = hash_password(form.password).await?;
     let session_id = current.session_id;
@@ -94,7 +110,10 @@ pub async fn change_password(
         })
         .await?;
     let notice = "Password changed. Other browsers have been logged out.".to_string();
-    let messages = Messages { notice: Some(notice), ..Messages::default() };
+    let messages = Messages {
+        notice: Some(notice),
+        ..Messages::default()
+    };
     Ok(page(&state, &current, messages).await?.into_response())
 }
 
@@ -109,18 +128,26 @@ pub async fn create_api_key(
     Form(form): Form<ApiKeyForm>,
 ) -> AppResult<Response> {
     let label: String = form.label.trim().chars().take(100).collect();
-    let label = if label.is_empty() { "unnamed".to_string() } else { label };
+    let label = if label.is_empty() {
+        "unnamed".to_string()
+    } else {
+        label
+    };
     let user_id = current.user.id;
     let key = state
         .db
         .write(move |c| auth::issue_api_key(c, user_id, &label))
         .await?;
-    let messages = Messages { new_key: Some(key), ..Messages::default() };
+    let messages = Messages {
+        new_key: Some(key),
+        ..Messages::default()
+    };
     let mut response = page(&state, &current, messages).await?.into_response();
     // The key is on this page only; it must not linger in a cache.
-    response
-        .headers_mut()
-        .insert("cache-control", axum::http::HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(
+        "cache-control",
+        axum::http::HeaderValue::from_static("no-store"),
+    );
     Ok(response)
 }
 
@@ -130,6 +157,9 @@ pub async fn delete_api_key(
     Path(id): Path<i64>,
 ) -> AppResult<Redirect> {
     let user_id = current.user.id;
-    state.db.write(move |c| Ok(db::api_keys::delete(c, user_id, id)?)).await?;
+    state
+        .db
+        .write(move |c| Ok(db::api_keys::delete(c, user_id, id)?))
+        .await?;
     Ok(Redirect::to("/settings"))
 }

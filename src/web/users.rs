@@ -79,10 +79,17 @@ pub async fn create(
         })
         .await?;
     if !created {
-        let page = page(&state, &admin, None, Some(format!("There is already a user named {name}.")))
-            .await?;
+        let page = page(
+            &state,
+            &admin,
+            None,
+            Some(format!("There is already a user named {name}.")),
+        )
+        .await?;
         return Ok((StatusCode::CONFLICT, page).into_response());
     }
     tracing::info!(user = %name, admin = is_admin, "user added");
-    Ok(page(&state, &admin, Some(format!("Added {name}.")), None).await?.into_response())
+    Ok(page(&state, &admin, Some(format!("Added {name}.")), None)
+        .await?
+        .into_response())
 }
