@@ -2,11 +2,12 @@
 //! are normalized into the timeline and their media queued. The only writer of the
 //! stage tables.
 //!
-//! Each round is one write transaction: split and normalize are pure and fast, so doing
-//! them inside it costs the lock a few milliseconds and saves marking rows "processing"
-//! and back. A crash rolls the whole round back; nothing is half done. Rounds are bounded
-//! in items, bytes and posts, so memory does not grow with the size of an import, and
-//! thousands of rows commit at once, so throughput is limited by SQLite, not round trips.
+//! Split and normalize are pure, so a round runs them first, without the write lock, and
+//! then writes everything in one transaction (re-checking that each item is still due, in
+//! case another process got there first). A crash rolls the whole round back; nothing is
+//! half done, and no row is ever left "processing". Rounds are bounded in items and bytes,
+//! so memory does not grow with the size of an import, and thousands of rows commit at
+//! once, so throughput is limited by SQLite, not round trips.
 
 use std::collections::HashMap;
 
@@ -21,9 +22,10 @@ use crate::db::sync_logs::Counts;
 use crate::db::{self, Db, immediate};
 use crate::platform::Platform;
 
-/// A round stops taking items after this many, this many payload bytes or this many posts.
-const ITEM_BATCH: usize = 50;
-const ITEM_BYTES: i64 = 16 << 20;
+/// A round takes at most this many raw items, or this many payload bytes (but at least
+/// one item), and normalizes at most this many queued raw posts.
+const ITEM_BATCH: usize = 4;
+const ITEM_BYTES: i64 = 8 << 20;
 const POST_BATCH: usize = 5000;
 
 /// What one round did.
@@ -39,28 +41,166 @@ impl Progress {
     }
 }
 
-/// One round: due raw items split and their posts normalized, then due raw posts (retries,
-/// reprocessing) normalized. Blocking (SQLite and CPU work): call from a blocking thread.
+/// One round: a batch of due raw items split and their posts normalized, then due raw
+/// posts (retries, reprocessing) normalized. Blocking (SQLite and CPU work): call from a
+/// blocking thread.
 pub fn run_once(db: &Db, now: i64) -> Result<Progress> {
-    let items = db.write_blocking(|c| split_items(c, now))?;
-    let retried = db.write_blocking(|c| normalize_due_posts(c, now))?;
-    Ok(Progress {
-        items: items.items,
-        posts: items.posts + retried,
-    })
+    let mut progress = match prepare(db, 0, now)? {
+        Some(batch) => db.write_blocking(|c| write_batch(c, batch, now))?,
+        None => Progress::default(),
+    };
+    progress.posts += db.write_blocking(|c| normalize_due_posts(c, now))?;
+    Ok(progress)
 }
 
-/// Runs rounds until nothing is due.
-pub fn drain(db: &Db, now: impl Fn() -> i64) -> Result<Progress> {
+/// Works everything that is due. Reading and splitting the next batch (on a second thread)
+/// overlaps with writing the current one, so both cores are busy during a big import.
+pub fn drain(db: &Db, now: impl Fn() -> i64 + Sync) -> Result<Progress> {
     let mut total = Progress::default();
+    std::thread::scope(|scope| -> Result<()> {
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Result<Batch>>(1);
+        let now = &now;
+        scope.spawn(move || {
+            let mut after = 0;
+            loop {
+                let batch = prepare(db, after, now());
+                if let Ok(Some(b)) = &batch {
+                    after = b.last_id;
+                }
+                let last = !matches!(batch, Ok(Some(_)));
+                let message = batch.transpose();
+                if message.is_some_and(|m| sender.send(m).is_err()) || last {
+                    return;
+                }
+            }
+        });
+        for batch in receiver {
+            let round = db.write_blocking(|c| write_batch(c, batch?, now()))?;
+            total.items += round.items;
+            total.posts += round.posts;
+        }
+        Ok(())
+    })?;
     loop {
-        let round = run_once(db, now())?;
-        if round.is_idle() {
+        let retried = db.write_blocking(|c| normalize_due_posts(c, now()))?;
+        if retried == 0 {
             return Ok(total);
         }
-        total.items += round.items;
-        total.posts += round.posts;
+        total.posts += retried;
     }
+}
+
+/// Raw items read and worked through the pure functions, ready to be written.
+struct Batch {
+    last_id: i64,
+    items: Vec<(ClaimedItem, Result<Vec<Split>, String>)>,
+}
+
+/// One raw post and what the normalizer made of it.
+struct Split {
+    raw: RawPost,
+    post: Result<NewPost, String>,
+}
+
+/// Reads due items after id `after` (within the round's budget) and splits and normalizes
+/// them, on as many threads as there are cores. No write lock is held meanwhile.
+fn prepare(db: &Db, after: i64, now: i64) -> Result<Option<Batch>> {
+    let items = db.read_blocking(|c| {
+        let mut items = Vec::new();
+        let mut bytes = 0;
+        for (id, size) in db::stages::due_items(c, after, ITEM_BATCH, now)? {
+            if !items.is_empty() && bytes + size > ITEM_BYTES {
+                break;
+            }
+            bytes += size;
+            items.push(db::stages::load_item(c, id)?);
+        }
+        Ok(items)
+    })?;
+    let Some(last_id) = items.last().map(|i| i.id) else {
+        return Ok(None);
+    };
+    let work = |item: ClaimedItem| {
+        let outcome = split(&item).map_err(|e| format!("{e:#}")).map(|raws| {
+            raws.into_iter()
+                .map(|raw| {
+                    let post = normalize(&item.platform, &raw).map_err(|e| format!("{e:#}"));
+                    Split { raw, post }
+                })
+                .collect()
+        });
+        (item, outcome)
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len());
+    let items = if threads <= 1 {
+        items.into_iter().map(work).collect()
+    } else {
+        let mut chunks: Vec<Vec<ClaimedItem>> = (0..threads).map(|_| Vec::new()).collect();
+        for (i, item) in items.into_iter().enumerate() {
+            chunks[i % threads].push(item);
+        }
+        let mut done: Vec<_> = std::thread::scope(|scope| {
+            let handles: Vec<_> = chunks
+                .into_iter()
+                .map(|chunk| scope.spawn(move || chunk.into_iter().map(work).collect::<Vec<_>>()))
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("split worker panicked"))
+                .collect()
+        });
+        done.sort_by_key(|(item, _)| item.id);
+        done
+    };
+    Ok(Some(Batch { last_id, items }))
+}
+
+fn write_batch(c: &mut Connection, batch: Batch, now: i64) -> Result<Progress> {
+    let tx = immediate(c)?;
+    let mut progress = Progress::default();
+    let mut counts = LogCounts::new();
+    let mut search_index = SearchIndex::default();
+    for (item, outcome) in batch.items {
+        if !db::stages::item_is_due(&tx, item.id)? {
+            continue;
+        }
+        progress.items += 1;
+        let splits = match outcome {
+            Ok(splits) => splits,
+            Err(e) => {
+                queue::fail(&tx, Stage::Items, item.id, &e, now)?;
+                continue;
+            }
+        };
+        progress.posts += splits.len();
+        if let Some(log) = item.sync_log_id {
+            counts.entry(log).or_default().posts_fetched += splits.len() as i64;
+        }
+        for Split { raw, post } in &splits {
+            let error = post.as_ref().err().map(String::as_str);
+            let Some(raw_id) = db::stages::upsert_raw_post(&tx, &item, raw, error, now)? else {
+                continue; // seen before, unchanged
+            };
+            if let Ok(post) = post {
+                let target = Target {
+                    raw_id,
+                    user_id: item.user_id,
+                    connection_id: item.connection_id,
+                    platform: &item.platform,
+                    platform_post_id: &raw.platform_post_id,
+                    sync_log_id: item.sync_log_id,
+                };
+                store_post(&tx, &mut search_index, &target, post, now, &mut counts)?;
+            }
+        }
+        queue::complete(&tx, Stage::Items, &[item.id], now)?;
+    }
+    add_counts(&tx, &counts)?;
+    search_index.flush(&tx)?;
+    tx.commit()?;
+    Ok(progress)
 }
 
 fn connector_for(platform: &str) -> Result<&'static dyn Connector> {
@@ -83,57 +223,6 @@ fn normalize(platform: &str, raw: &RawPost) -> Result<NewPost> {
 
 /// Per sync log, what this round added.
 type LogCounts = HashMap<i64, Counts>;
-
-fn split_items(c: &mut Connection, now: i64) -> Result<Progress> {
-    let tx = immediate(c)?;
-    let mut progress = Progress::default();
-    let mut counts = LogCounts::new();
-    let mut search_index = SearchIndex::default();
-    let mut bytes = 0;
-    for (id, size) in db::stages::due_items(&tx, ITEM_BATCH, now)? {
-        if progress.items > 0 && (bytes + size > ITEM_BYTES || progress.posts >= POST_BATCH) {
-            break;
-        }
-        bytes += size;
-        progress.items += 1;
-        let item = db::stages::load_item(&tx, id)?;
-        let raws = match split(&item) {
-            Ok(raws) => raws,
-            Err(e) => {
-                queue::fail(&tx, Stage::Items, item.id, &format!("{e:#}"), now)?;
-                continue;
-            }
-        };
-        progress.posts += raws.len();
-        if let Some(log) = item.sync_log_id {
-            counts.entry(log).or_default().posts_fetched += raws.len() as i64;
-        }
-        for raw in &raws {
-            let normalized = normalize(&item.platform, raw);
-            let error = normalized.as_ref().err().map(|e| format!("{e:#}"));
-            let Some(raw_id) = db::stages::upsert_raw_post(&tx, &item, raw, error.as_deref(), now)?
-            else {
-                continue; // seen before, unchanged
-            };
-            if let Ok(post) = normalized {
-                let target = Target {
-                    raw_id,
-                    user_id: item.user_id,
-                    connection_id: item.connection_id,
-                    platform: &item.platform,
-                    platform_post_id: &raw.platform_post_id,
-                    sync_log_id: item.sync_log_id,
-                };
-                store_post(&tx, &mut search_index, &target, &post, now, &mut counts)?;
-            }
-        }
-        queue::complete(&tx, Stage::Items, &[item.id], now)?;
-    }
-    add_counts(&tx, &counts)?;
-    search_index.flush(&tx)?;
-    tx.commit()?;
-    Ok(progress)
-}
 
 fn normalize_due_posts(c: &mut Connection, now: i64) -> Result<usize> {
     let tx = immediate(c)?;

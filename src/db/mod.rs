@@ -124,7 +124,7 @@ fn open_connection(path: &Path) -> Result<Connection> {
          PRAGMA synchronous = NORMAL;
          PRAGMA foreign_keys = ON;
          PRAGMA temp_store = MEMORY;
-         PRAGMA cache_size = -65536;
+         PRAGMA cache_size = -16384;
          PRAGMA wal_autocheckpoint = 8192;",
     )
     .with_context(|| format!("{} is not a usable SQLite database", path.display()))?;

@@ -49,16 +49,31 @@ pub struct ClaimedItem {
     pub payload: Vec<u8>,
 }
 
-/// Ids and payload sizes of up to `limit` due items (pending, or failed and due again),
-/// so the worker can load them one at a time within a memory budget.
-pub fn due_items(conn: &Connection, limit: usize, now: i64) -> rusqlite::Result<Vec<(i64, i64)>> {
+/// Ids and payload sizes of up to `limit` due items (pending, or failed and due again)
+/// after id `after`, so the worker can load them one at a time within a memory budget.
+pub fn due_items(
+    conn: &Connection,
+    after: i64,
+    limit: usize,
+    now: i64,
+) -> rusqlite::Result<Vec<(i64, i64)>> {
     conn.prepare_cached(
         "SELECT id, length(payload) FROM ingested_items
-         WHERE status IN ('pending', 'failed') AND next_attempt_at <= ?1
-         ORDER BY id LIMIT ?2",
+         WHERE status IN ('pending', 'failed') AND next_attempt_at <= ?1 AND id > ?2
+         ORDER BY id LIMIT ?3",
     )?
-    .query_map(params![now, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+    .query_map(params![now, after, limit as i64], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?
     .collect()
+}
+
+/// Whether an item still waits to be split (another process may have done it meanwhile).
+pub fn item_is_due(conn: &Connection, id: i64) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT status IN ('pending', 'failed') FROM ingested_items WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()
+        .map(|due| due.unwrap_or(false))
 }
 
 pub fn load_item(conn: &Connection, id: i64) -> rusqlite::Result<ClaimedItem> {
