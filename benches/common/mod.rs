@@ -16,14 +16,39 @@ const WORDS: &[&str] = &[
     "museum", "library", "park", "snow", "storm", "harbor", "island", "bridge", "tower",
 ];
 
-/// A word drawn with a skewed distribution (a few words are common, most are rare),
-/// like real text.
-fn word(seed: &mut u64) -> &'static str {
+/// A vocabulary of 20,000 words with Zipf-distributed frequencies, like real text: the
+/// named words above sit at chosen ranks (the first few are very common, the last ones
+/// rare), the rest are made up.
+const VOCABULARY: usize = 20_000;
+
+fn word_at(rank: usize) -> String {
+    // Real words spread over the ranks: WORDS[i] sits at rank i * i * 6.
+    match (0..WORDS.len()).find(|i| i * i * 6 == rank) {
+        Some(i) => WORDS[i].to_string(),
+        None => format!("w{rank}"),
+    }
+}
+
+fn cumulative() -> &'static [f64] {
+    static TABLE: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut total = 0.0;
+        (1..=VOCABULARY)
+            .map(|k| {
+                total += 1.0 / k as f64;
+                total
+            })
+            .collect()
+    })
+}
+
+fn word(seed: &mut u64) -> String {
     *seed ^= *seed << 13;
     *seed ^= *seed >> 7;
     *seed ^= *seed << 17;
-    let r = (*seed % 10_000) as f64 / 10_000.0;
-    WORDS[((r * r * r) * WORDS.len() as f64) as usize % WORDS.len()]
+    let table = cumulative();
+    let r = (*seed % 1_000_000) as f64 / 1_000_000.0 * table[table.len() - 1];
+    word_at(table.partition_point(|&c| c < r))
 }
 
 pub fn sentence(seed: &mut u64, words: usize) -> String {
@@ -32,7 +57,7 @@ pub fn sentence(seed: &mut u64, words: usize) -> String {
         if i > 0 {
             s.push(' ');
         }
-        s.push_str(word(seed));
+        s.push_str(&word(seed));
     }
     s
 }

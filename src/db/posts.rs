@@ -267,51 +267,46 @@ impl Cursor {
 pub const MARK_START: char = '\u{E000}';
 pub const MARK_END: char = '\u{E001}';
 
+/// Ranking a search computes bm25 for every match, which for a word in most posts of a
+/// million-post archive takes a second. Ranking is limited to the newest this-many matches
+/// (by archive order, after the filters): plenty to find a post, and bounded in cost.
+pub const RANK_WINDOW: i64 = 5000;
+
 /// One page of the timeline or of search results. Returns the posts and, when there may
 /// be more, the cursor of the next page.
 pub fn list(conn: &Connection, filter: &Filter) -> rusqlite::Result<(Vec<Post>, Option<Cursor>)> {
+    let (filters, mut args) = filter_clause(filter);
     let fts = filter.query.as_deref().and_then(fts_query);
-    let mut sql = String::new();
-    let mut args: Vec<SqlValue> = Vec::new();
-    match &fts {
+    let searching = fts.is_some();
+    let mut sql = match &fts {
         Some(q) => {
-            sql.push_str(&format!(
+            let window = format!(
+                "SELECT posts_fts.rowid FROM posts_fts JOIN posts p ON p.id = posts_fts.rowid
+                 WHERE posts_fts MATCH ? {filters}
+                 ORDER BY posts_fts.rowid DESC LIMIT 1 OFFSET {}",
+                RANK_WINDOW - 1
+            );
+            let mut window_args = vec![SqlValue::from(q.clone())];
+            window_args.extend(args.iter().cloned());
+            let floor: Option<i64> = conn
+                .prepare_cached(&window)?
+                .query_row(params_from_iter(window_args), |r| r.get(0))
+                .optional()?;
+            args.insert(0, q.clone().into());
+            let mut sql = format!(
                 "SELECT {COLUMNS}, snippet(posts_fts, -1, '{MARK_START}', '{MARK_END}', '…', 24),
                         bm25(posts_fts, 5.0, 1.0, 2.0) AS score
                  FROM posts_fts JOIN posts p ON p.id = posts_fts.rowid
-                 WHERE posts_fts MATCH ? AND p.user_id = ?"
-            ));
-            args.push(q.clone().into());
+                 WHERE posts_fts MATCH ? {filters}"
+            );
+            if let Some(floor) = floor {
+                sql.push_str(" AND posts_fts.rowid >= ?");
+                args.push(floor.into());
+            }
+            sql
         }
-        None => sql.push_str(&format!(
-            "SELECT {COLUMNS} FROM posts p WHERE p.user_id = ?"
-        )),
-    }
-    args.push(filter.user_id.into());
-    if let Some(connection_id) = filter.connection_id {
-        sql.push_str(" AND p.connection_id = ?");
-        args.push(connection_id.into());
-    }
-    if let Some(platform) = &filter.platform {
-        sql.push_str(" AND p.platform = ?");
-        args.push(platform.clone().into());
-    }
-    if let Some(kind) = &filter.kind {
-        sql.push_str(" AND p.kind = ?");
-        args.push(kind.clone().into());
-    }
-    if let Some(since) = filter.since {
-        sql.push_str(" AND p.sort_at >= ?");
-        args.push(since.into());
-    }
-    if let Some(until) = filter.until {
-        sql.push_str(" AND p.sort_at < ?");
-        args.push(until.into());
-    }
-    if filter.has_media {
-        sql.push_str(" AND p.has_media = 1");
-    }
-    let searching = fts.is_some();
+        None => format!("SELECT {COLUMNS} FROM posts p WHERE 1 {filters}"),
+    };
     match (&filter.after, searching) {
         (Some(Cursor::Search { score, id }), true) => {
             sql.push_str(" AND (score > ? OR (score = ? AND p.id > ?))");
@@ -349,6 +344,36 @@ pub fn list(conn: &Connection, filter: &Filter) -> rusqlite::Result<(Vec<Post>, 
         None
     };
     Ok((posts, next))
+}
+
+/// The filter's conditions on `posts p` (always scoped to the user) and their arguments.
+fn filter_clause(filter: &Filter) -> (String, Vec<SqlValue>) {
+    let mut sql = String::from(" AND p.user_id = ?");
+    let mut args: Vec<SqlValue> = vec![filter.user_id.into()];
+    if let Some(connection_id) = filter.connection_id {
+        sql.push_str(" AND p.connection_id = ?");
+        args.push(connection_id.into());
+    }
+    if let Some(platform) = &filter.platform {
+        sql.push_str(" AND p.platform = ?");
+        args.push(platform.clone().into());
+    }
+    if let Some(kind) = &filter.kind {
+        sql.push_str(" AND p.kind = ?");
+        args.push(kind.clone().into());
+    }
+    if let Some(since) = filter.since {
+        sql.push_str(" AND p.sort_at >= ?");
+        args.push(since.into());
+    }
+    if let Some(until) = filter.until {
+        sql.push_str(" AND p.sort_at < ?");
+        args.push(until.into());
+    }
+    if filter.has_media {
+        sql.push_str(" AND p.has_media = 1");
+    }
+    (sql, args)
 }
 
 /// Turns what a person typed into a safe FTS5 query: words must all match, "quoted

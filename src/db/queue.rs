@@ -204,15 +204,14 @@ pub fn retry(
     id: i64,
     now: i64,
 ) -> rusqlite::Result<bool> {
-    let changed = conn.execute(
-        &format!(
-            "UPDATE {} SET status = 'pending', attempts = 0, next_attempt_at = 0, updated_at = ?3
-             WHERE id = ?1 AND user_id = ?2 AND status = 'dead_letter'",
-            stage.table()
-        ),
-        params![id, user_id, now],
-    )?;
-    Ok(changed == 1)
+    resolve_dead_letter(
+        conn,
+        stage,
+        user_id,
+        id,
+        "status = 'pending', attempts = 0, next_attempt_at = 0",
+        now,
+    )
 }
 
 /// A person gives up on a row. It is kept (raw data is never thrown away) but leaves the queue.
@@ -223,9 +222,20 @@ pub fn discard(
     id: i64,
     now: i64,
 ) -> rusqlite::Result<bool> {
+    resolve_dead_letter(conn, stage, user_id, id, "status = 'discarded'", now)
+}
+
+fn resolve_dead_letter(
+    conn: &Connection,
+    stage: Stage,
+    user_id: i64,
+    id: i64,
+    set: &str,
+    now: i64,
+) -> rusqlite::Result<bool> {
     let changed = conn.execute(
         &format!(
-            "UPDATE {} SET status = 'discarded', updated_at = ?3
+            "UPDATE {} SET {set}, updated_at = ?3
              WHERE id = ?1 AND user_id = ?2 AND status = 'dead_letter'",
             stage.table()
         ),
