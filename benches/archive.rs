@@ -79,7 +79,8 @@ fn main() -> anyhow::Result<()> {
         ("search, rarer word", q("friends")),
         ("search, rare word", q("harbor")),
         ("search, two words", q("lifeboat archive")),
-        ("search, phrase", q("\"the a\"")),
+        ("search, phrase", q("\"lifeboat archive\"")),
+        ("search, phrase of the 2 top words", q("\"the a\"")),
         ("search, prefix", q("mus*")),
         (
             "search + platform filter",

@@ -270,7 +270,7 @@ pub const MARK_END: char = '\u{E001}';
 /// Ranking a search computes bm25 for every match, which for a word in most posts of a
 /// million-post archive takes a second. Ranking is limited to the newest this-many matches
 /// (by archive order, after the filters): plenty to find a post, and bounded in cost.
-pub const RANK_WINDOW: i64 = 5000;
+pub const RANK_WINDOW: i64 = 2000;
 
 /// One page of the timeline or of search results. Returns the posts and, when there may
 /// be more, the cursor of the next page.
