@@ -69,6 +69,8 @@ CREATE TABLE connections (
     cursor             TEXT,
     status             TEXT    NOT NULL DEFAULT 'active'
                        CHECK (status IN ('active', 'syncing', 'error', 'reconnect')),
+    -- The process running its sync (see src/owner.rs), while status is 'syncing'.
+    sync_owner         TEXT,
     last_sync_at       INTEGER,
     next_sync_at       INTEGER,
     last_error         TEXT,
@@ -231,6 +233,8 @@ CREATE TABLE media (
     priority        INTEGER NOT NULL DEFAULT 0,
     status          TEXT    NOT NULL DEFAULT 'pending'
                     CHECK (status IN ('pending', 'processing', 'completed', 'failed', 'dead_letter', 'discarded')),
+    -- The process downloading it (see src/owner.rs), while status is 'processing'.
+    claimed_by      TEXT,
     attempts        INTEGER NOT NULL DEFAULT 0,
     last_error      TEXT,
     next_attempt_at INTEGER NOT NULL DEFAULT 0,

@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 
 use crate::db::{self, Db};
 use crate::media::Downloader;
+use crate::owner::Owner;
 use crate::vault::Vault;
 
 #[derive(Clone)]
@@ -24,6 +25,8 @@ pub struct App {
     pub downloader: Arc<Downloader>,
     /// Wakes the background workers when new work is queued.
     pub wake: Arc<Notify>,
+    /// This process, as claimant of syncs and downloads.
+    pub owner: Arc<Owner>,
 }
 
 pub const USER_AGENT: &str = concat!(
@@ -82,10 +85,12 @@ impl App {
             .connect_timeout(Duration::from_secs(15))
             .timeout(Duration::from_secs(120))
             .build()?;
+        let owner = Arc::new(Owner::register(data_dir)?);
         let downloader = Downloader::new(
             config.media_root(),
             config.media_max_mb * 1024 * 1024,
             USER_AGENT,
+            owner.id().to_string(),
         )?;
         Ok(App {
             config: Arc::new(config),
@@ -94,6 +99,7 @@ impl App {
             http,
             downloader: Arc::new(downloader),
             wake: Arc::new(Notify::new()),
+            owner,
         })
     }
 }

@@ -135,7 +135,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve { listen } => {
             let listen = listen.unwrap_or(app.config.listen);
-            workers::recover(&app)?;
+            workers::reclaim_abandoned(&app)?;
             runtime()?.block_on(web::serve(app, listen))
         }
         Command::User {
@@ -225,14 +225,12 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Reprocess { connection } => {
+            workers::reclaim_abandoned(&app)?;
             app.db
-                .write_blocking(|c| Ok(db::queue::requeue_interrupted(c)?))?;
-            let queued = app
-                .db
                 .write_blocking(|c| Ok(db::stages::requeue_all(c, connection, time::now())?))?;
             let progress = ingest::drain(&app.db, time::now)?;
             println!(
-                "reprocessed {} raw items and {} raw posts ({queued} raw posts queued)",
+                "reprocessed: {} raw items split again, {} raw posts normalized again",
                 progress.items, progress.posts
             );
             Ok(())
@@ -265,8 +263,7 @@ fn sync(app: &App, connection: Option<i64>, user: Option<&str>, wait: bool) -> R
         }
         (None, None) => bail!("say which: --connection ID or --user NAME"),
     };
-    app.db
-        .write_blocking(|c| Ok(db::queue::requeue_interrupted(c)?))?;
+    workers::reclaim_abandoned(app)?;
     let rt = runtime()?;
     let mut failures = 0;
     for (user_id, id) in targets {

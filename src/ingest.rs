@@ -31,7 +31,10 @@ const POST_BATCH: usize = 5000;
 /// What one round did.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Progress {
+    /// Raw items split.
     pub items: usize,
+    /// Raw posts normalized into the timeline (new or changed ones; unchanged raw posts
+    /// found again in an item are not counted).
     pub posts: usize,
 }
 
@@ -174,7 +177,6 @@ fn write_batch(c: &mut Connection, batch: Batch, now: i64) -> Result<Progress> {
                 continue;
             }
         };
-        progress.posts += splits.len();
         if let Some(log) = item.sync_log_id {
             counts.entry(log).or_default().posts_fetched += splits.len() as i64;
         }
@@ -193,6 +195,7 @@ fn write_batch(c: &mut Connection, batch: Batch, now: i64) -> Result<Progress> {
                     sync_log_id: item.sync_log_id,
                 };
                 store_post(&tx, &mut search_index, &target, post, now, &mut counts)?;
+                progress.posts += 1;
             }
         }
         queue::complete(&tx, Stage::Items, &[item.id], now)?;

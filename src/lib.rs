@@ -12,6 +12,7 @@ pub mod connectors;
 pub mod db;
 pub mod ingest;
 pub mod media;
+pub mod owner;
 pub mod platform;
 pub mod sync;
 pub mod time;

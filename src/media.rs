@@ -37,6 +37,8 @@ pub struct Downloader {
     /// For everything else: refuses private addresses, also after DNS and redirects.
     guarded: reqwest::Client,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// This process's id: downloads it claims carry it (see src/owner.rs).
+    owner: String,
 }
 
 /// Why a download did not happen.
@@ -49,7 +51,12 @@ enum Failure {
 }
 
 impl Downloader {
-    pub fn new(root: PathBuf, max_bytes: u64, user_agent: &str) -> Result<Downloader> {
+    pub fn new(
+        root: PathBuf,
+        max_bytes: u64,
+        user_agent: &str,
+        owner: String,
+    ) -> Result<Downloader> {
         let base = || {
             reqwest::Client::builder()
                 .user_agent(user_agent)
@@ -74,6 +81,7 @@ impl Downloader {
             trusted: base().build()?,
             guarded,
             hosts: Mutex::new(HashMap::new()),
+            owner,
         })
     }
 
@@ -84,7 +92,15 @@ impl Downloader {
     /// Downloads one batch of due files. Returns how many were tried.
     pub async fn run_once(&self, db: &Db, now: i64) -> Result<usize> {
         let claimed = db
-            .write(move |c| Ok(db::media::claim(c, BATCH, now)?))
+            .write({
+                let owner = self.owner.clone();
+                move |c| {
+                    let tx = db::immediate(c)?;
+                    let claimed = db::media::claim(&tx, &owner, BATCH, now)?;
+                    tx.commit()?;
+                    Ok(claimed)
+                }
+            })
             .await?;
         let count = claimed.len();
         let limit = Arc::new(Semaphore::new(CONCURRENT_DOWNLOADS));
@@ -200,7 +216,8 @@ impl Downloader {
         let tmp_dir = self.root.join(".tmp");
         let io = |e: std::io::Error| Failure::Retry(format!("cannot write the file: {e}"));
         tokio::fs::create_dir_all(&tmp_dir).await.map_err(io)?;
-        let tmp_path = tmp_dir.join(format!("{}.{}.part", m.url_sha256, m.id));
+        // Named per process: two processes never write the same temporary file.
+        let tmp_path = tmp_dir.join(format!("{}.{}.{}.part", m.url_sha256, m.id, self.owner));
         let mut writer = TempFile::create(&tmp_path).map_err(io)?;
         let mut hasher = Sha256::new();
         let mut size: u64 = 0;

@@ -22,7 +22,11 @@ const MAX_DRAIN: Duration = Duration::from_secs(15 * 60);
 /// Opens a sync log and marks the connection as syncing. Refuses when a sync of the same
 /// connection is already running.
 pub async fn begin(app: &App, user_id: i64, connection_id: i64, trigger: &str) -> Result<i64> {
+    // A sync left "running" by a process that died must not block this one.
+    let reclaimer = app.clone();
+    tokio::task::spawn_blocking(move || crate::workers::reclaim_abandoned(&reclaimer)).await??;
     let trigger = trigger.to_string();
+    let owner = app.owner.id().to_string();
     app.db
         .write(move |c| {
             let tx = immediate(c)?;
@@ -31,7 +35,7 @@ pub async fn begin(app: &App, user_id: i64, connection_id: i64, trigger: &str) -
                 bail!("no connection {connection_id}");
             };
             let now = time::now();
-            if !db::connections::begin_sync(&tx, connection.id, now)? {
+            if !db::connections::begin_sync(&tx, connection.id, &owner, now)? {
                 bail!("connection {connection_id} is already syncing");
             }
             let log = db::sync_logs::start(&tx, user_id, connection.id, &trigger, now)?;

@@ -12,18 +12,28 @@ use crate::{db, ingest, time};
 
 const IDLE_CHECK: Duration = Duration::from_secs(2);
 
-/// Puts back what a crash interrupted: claimed rows return to their queues, syncs that
-/// were running are marked failed, no connection stays "syncing".
-pub fn recover(app: &App) -> Result<()> {
+/// Puts back work whose process is gone (killed, crashed, powered off): its downloads
+/// return to the queue, its syncs are marked interrupted. Work of live processes (a CLI
+/// sync beside the server) is left alone. Cheap: called at start and when idle.
+pub fn reclaim_abandoned(app: &App) -> Result<()> {
     let now = time::now();
-    let (rows, syncs) = app.db.write_blocking(|c| {
-        let rows = db::queue::requeue_interrupted(c)?;
-        let syncs = db::sync_logs::fail_interrupted(c, now)?;
-        db::connections::reset_syncing(c, now)?;
-        Ok((rows, syncs))
+    let changed = app.db.write_blocking(|c| {
+        let tx = db::immediate(c)?;
+        let mut changed = 0;
+        for owner in db::queue::claimants(&tx)? {
+            if owner.as_deref().is_some_and(|o| app.owner.is_alive(o)) {
+                continue;
+            }
+            changed += db::queue::reclaim(&tx, owner.as_deref(), now)?;
+        }
+        tx.commit()?;
+        Ok(changed)
     })?;
-    if rows + syncs > 0 {
-        tracing::warn!(rows, syncs, "recovered work interrupted by the last stop");
+    if changed > 0 {
+        tracing::warn!(
+            rows = changed,
+            "took back work from a Lifeboat process that stopped"
+        );
     }
     Ok(())
 }
@@ -55,6 +65,12 @@ pub async fn run(app: App, mut stop: watch::Receiver<bool>) {
             return;
         }
         if !busy && downloads == 0 {
+            let reclaimer = app.clone();
+            if let Ok(Err(e)) =
+                tokio::task::spawn_blocking(move || reclaim_abandoned(&reclaimer)).await
+            {
+                tracing::error!(error = %format!("{e:#}"), "cannot take back abandoned work");
+            }
             tokio::select! {
                 _ = app.wake.notified() => {}
                 _ = tokio::time::sleep(IDLE_CHECK) => {}

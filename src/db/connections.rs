@@ -141,10 +141,11 @@ pub fn sync_target(conn: &Sqlite, id: i64) -> rusqlite::Result<Option<SyncTarget
 
 /// Marks a connection as syncing; false if a sync is already running, so two syncs of one
 /// connection never overlap (the server's and a CLI's included).
-pub fn begin_sync(conn: &Sqlite, id: i64, now: i64) -> rusqlite::Result<bool> {
+pub fn begin_sync(conn: &Sqlite, id: i64, owner: &str, now: i64) -> rusqlite::Result<bool> {
     let changed = conn.execute(
-        "UPDATE connections SET status = 'syncing', updated_at = ?2 WHERE id = ?1 AND status != 'syncing'",
-        params![id, now],
+        "UPDATE connections SET status = 'syncing', sync_owner = ?3, updated_at = ?2
+         WHERE id = ?1 AND status != 'syncing'",
+        params![id, now, owner],
     )?;
     Ok(changed == 1)
 }
@@ -158,7 +159,7 @@ pub fn set_cursor(conn: &Sqlite, id: i64, cursor: Option<&str>) -> rusqlite::Res
 
 pub fn finish_sync_ok(conn: &Sqlite, id: i64, now: i64, next_sync_at: i64) -> rusqlite::Result<()> {
     conn.execute(
-        "UPDATE connections SET status = 'active', last_sync_at = ?2, next_sync_at = ?3,
+        "UPDATE connections SET status = 'active', sync_owner = NULL, last_sync_at = ?2, next_sync_at = ?3,
              last_error = NULL, consecutive_errors = 0, updated_at = ?2
          WHERE id = ?1",
         params![id, now, next_sync_at],
@@ -176,18 +177,10 @@ pub fn finish_sync_err(
     next_sync_at: i64,
 ) -> rusqlite::Result<()> {
     conn.execute(
-        "UPDATE connections SET status = ?2, last_error = ?3, error_count = error_count + 1,
+        "UPDATE connections SET status = ?2, sync_owner = NULL, last_error = ?3, error_count = error_count + 1,
              consecutive_errors = consecutive_errors + 1, next_sync_at = ?5, updated_at = ?4
          WHERE id = ?1",
         params![id, status, error, now, next_sync_at],
     )?;
     Ok(())
-}
-
-/// After a crash no sync is running.
-pub fn reset_syncing(conn: &Sqlite, now: i64) -> rusqlite::Result<usize> {
-    conn.execute(
-        "UPDATE connections SET status = 'active', updated_at = ?1 WHERE status = 'syncing'",
-        [now],
-    )
 }

@@ -69,7 +69,13 @@ pub struct ClaimedMedia {
     pub connection_url: Option<String>,
 }
 
-pub fn claim(conn: &Connection, limit: usize, now: i64) -> rusqlite::Result<Vec<ClaimedMedia>> {
+/// Claims due downloads for `owner`. Call inside an IMMEDIATE transaction.
+pub fn claim(
+    conn: &Connection,
+    owner: &str,
+    limit: usize,
+    now: i64,
+) -> rusqlite::Result<Vec<ClaimedMedia>> {
     let rows: Vec<ClaimedMedia> = conn
         .prepare_cached(
             "SELECT m.id, m.user_id, m.platform, m.url, m.url_sha256, m.kind, m.sync_log_id, c.url
@@ -90,10 +96,11 @@ pub fn claim(conn: &Connection, limit: usize, now: i64) -> rusqlite::Result<Vec<
             })
         })?
         .collect::<rusqlite::Result<_>>()?;
-    let mut stmt = conn
-        .prepare_cached("UPDATE media SET status = 'processing', updated_at = ?2 WHERE id = ?1")?;
+    let mut stmt = conn.prepare_cached(
+        "UPDATE media SET status = 'processing', claimed_by = ?3, updated_at = ?2 WHERE id = ?1",
+    )?;
     for row in &rows {
-        stmt.execute(params![row.id, now])?;
+        stmt.execute(params![row.id, now, owner])?;
     }
     Ok(rows)
 }

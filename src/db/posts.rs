@@ -158,6 +158,8 @@ pub fn upsert(
         ));
         return Ok(Upserted::Created(id));
     }
+    // The update trigger rewrites the post's FTS row, which must exist by then.
+    search_index.flush(conn)?;
     // Already there: rewrite it only if the normalizer now says something else. An undated
     // post keeps its first-seen place, so a re-sync does not move it on the timeline.
     let updated = conn
@@ -222,42 +224,48 @@ pub struct Filter {
 /// Keyset position: the last row of the previous page.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cursor {
-    Timeline { sort_at: i64, id: i64 },
-    Search { score: f64, id: i64 },
+    Timeline {
+        sort_at: i64,
+        id: i64,
+    },
+    /// Search results come in windows of `RANK_WINDOW` matches, newest first, each ranked
+    /// by relevance: `top` is the highest FTS rowid of the window, `after` the last
+    /// (score, id) seen in it (None: the window's first page).
+    Search {
+        top: i64,
+        after: Option<(f64, i64)>,
+    },
 }
 
 impl Cursor {
     pub fn encode(&self) -> String {
         match self {
             Cursor::Timeline { sort_at, id } => format!("t{sort_at}_{id}"),
-            Cursor::Search { score, id } => format!("s{score:e}_{id}"),
+            Cursor::Search { top, after: None } => format!("w{top}"),
+            Cursor::Search {
+                top,
+                after: Some((score, id)),
+            } => format!("s{top}_{score:e}_{id}"),
         }
     }
 
     pub fn decode(text: &str) -> Option<Cursor> {
         let (kind, rest) = text.split_at_checked(1)?;
-        let (a, b) = rest.split_once('_')?;
-        let id = b.parse().ok()?;
-        match kind {
-            "t" => Some(Cursor::Timeline {
-                sort_at: a.parse().ok()?,
-                id,
+        let parts: Vec<&str> = rest.split('_').collect();
+        match (kind, parts.as_slice()) {
+            ("t", [sort_at, id]) => Some(Cursor::Timeline {
+                sort_at: sort_at.parse().ok()?,
+                id: id.parse().ok()?,
             }),
-            "s" => Some(Cursor::Search {
-                score: a.parse().ok()?,
-                id,
+            ("w", [top]) => Some(Cursor::Search {
+                top: top.parse().ok()?,
+                after: None,
+            }),
+            ("s", [top, score, id]) => Some(Cursor::Search {
+                top: top.parse().ok()?,
+                after: Some((score.parse().ok()?, id.parse().ok()?)),
             }),
             _ => None,
-        }
-    }
-
-    pub fn after(post: &Post) -> Cursor {
-        match post.score {
-            Some(score) => Cursor::Search { score, id: post.id },
-            None => Cursor::Timeline {
-                sort_at: post.sort_at,
-                id: post.id,
-            },
         }
     }
 }
@@ -268,80 +276,109 @@ pub const MARK_START: char = '\u{E000}';
 pub const MARK_END: char = '\u{E001}';
 
 /// Ranking a search computes bm25 for every match, which for a word in most posts of a
-/// million-post archive takes a second. Ranking is limited to the newest this-many matches
-/// (by archive order, after the filters): plenty to find a post, and bounded in cost.
+/// million-post archive takes a second. So results come in windows of this many matches,
+/// newest archived first, each window ranked by relevance; paging walks through all of
+/// them. Bounded cost, and nothing is out of reach.
 pub const RANK_WINDOW: i64 = 2000;
 
 /// One page of the timeline or of search results. Returns the posts and, when there may
 /// be more, the cursor of the next page.
 pub fn list(conn: &Connection, filter: &Filter) -> rusqlite::Result<(Vec<Post>, Option<Cursor>)> {
-    let (filters, mut args) = filter_clause(filter);
-    let fts = filter.query.as_deref().and_then(fts_query);
-    let searching = fts.is_some();
-    let mut sql = match &fts {
-        Some(q) => {
-            let window = format!(
-                "SELECT posts_fts.rowid FROM posts_fts JOIN posts p ON p.id = posts_fts.rowid
-                 WHERE posts_fts MATCH ? {filters}
-                 ORDER BY posts_fts.rowid DESC LIMIT 1 OFFSET {}",
-                RANK_WINDOW - 1
-            );
-            let mut window_args = vec![SqlValue::from(q.clone())];
-            window_args.extend(args.iter().cloned());
-            let floor: Option<i64> = conn
-                .prepare_cached(&window)?
-                .query_row(params_from_iter(window_args), |r| r.get(0))
-                .optional()?;
-            args.insert(0, q.clone().into());
-            let mut sql = format!(
-                "SELECT {COLUMNS}, snippet(posts_fts, -1, '{MARK_START}', '{MARK_END}', '…', 24),
-                        bm25(posts_fts, 5.0, 1.0, 2.0) AS score
-                 FROM posts_fts JOIN posts p ON p.id = posts_fts.rowid
-                 WHERE posts_fts MATCH ? {filters}"
-            );
-            if let Some(floor) = floor {
-                sql.push_str(" AND posts_fts.rowid >= ?");
-                args.push(floor.into());
-            }
-            sql
-        }
-        None => format!("SELECT {COLUMNS} FROM posts p WHERE 1 {filters}"),
-    };
-    match (&filter.after, searching) {
-        (Some(Cursor::Search { score, id }), true) => {
-            sql.push_str(" AND (score > ? OR (score = ? AND p.id > ?))");
-            args.extend([(*score).into(), (*score).into(), (*id).into()]);
-        }
-        (Some(Cursor::Timeline { sort_at, id }), false) => {
-            sql.push_str(" AND (p.sort_at, p.id) < (?, ?)");
-            args.extend([(*sort_at).into(), (*id).into()]);
-        }
-        _ => {}
-    }
-    sql.push_str(if searching {
-        " ORDER BY score, p.id LIMIT ?"
-    } else {
-        " ORDER BY p.sort_at DESC, p.id DESC LIMIT ?"
-    });
     let limit = filter.limit.clamp(1, 200);
-    args.push(((limit + 1) as i64).into());
+    match filter.query.as_deref().and_then(fts_query) {
+        Some(q) => search(conn, filter, &q, limit),
+        None => timeline(conn, filter, limit),
+    }
+}
 
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let mut posts: Vec<Post> = stmt
+fn timeline(
+    conn: &Connection,
+    filter: &Filter,
+    limit: usize,
+) -> rusqlite::Result<(Vec<Post>, Option<Cursor>)> {
+    let (filters, mut args) = filter_clause(filter);
+    let mut sql = format!("SELECT {COLUMNS} FROM posts p WHERE 1 {filters}");
+    if let Some(Cursor::Timeline { sort_at, id }) = &filter.after {
+        sql.push_str(" AND (p.sort_at, p.id) < (?, ?)");
+        args.extend([(*sort_at).into(), (*id).into()]);
+    }
+    sql.push_str(" ORDER BY p.sort_at DESC, p.id DESC LIMIT ?");
+    args.push(((limit + 1) as i64).into());
+    let mut posts: Vec<Post> = conn
+        .prepare_cached(&sql)?
+        .query_map(params_from_iter(args), from_row)?
+        .collect::<rusqlite::Result<_>>()?;
+    let next = (posts.len() > limit).then(|| {
+        posts.truncate(limit);
+        let last = &posts[limit - 1];
+        Cursor::Timeline {
+            sort_at: last.sort_at,
+            id: last.id,
+        }
+    });
+    Ok((posts, next))
+}
+
+fn search(
+    conn: &Connection,
+    filter: &Filter,
+    q: &str,
+    limit: usize,
+) -> rusqlite::Result<(Vec<Post>, Option<Cursor>)> {
+    let (filters, filter_args) = filter_clause(filter);
+    let (top, after) = match &filter.after {
+        Some(Cursor::Search { top, after }) => (*top, *after),
+        _ => (i64::MAX, None),
+    };
+    // The window: matches at or below `top`, down to the RANK_WINDOW-th newest of them.
+    let window = format!(
+        "SELECT posts_fts.rowid FROM posts_fts JOIN posts p ON p.id = posts_fts.rowid
+         WHERE posts_fts MATCH ? AND posts_fts.rowid <= ? {filters}
+         ORDER BY posts_fts.rowid DESC LIMIT 1 OFFSET {}",
+        RANK_WINDOW - 1
+    );
+    let mut args: Vec<SqlValue> = vec![q.to_string().into(), top.into()];
+    args.extend(filter_args.iter().cloned());
+    let floor: Option<i64> = conn
+        .prepare_cached(&window)?
+        .query_row(params_from_iter(args.iter()), |r| r.get(0))
+        .optional()?;
+    let mut sql = format!(
+        "SELECT {COLUMNS}, snippet(posts_fts, -1, '{MARK_START}', '{MARK_END}', '…', 24),
+                bm25(posts_fts, 5.0, 1.0, 2.0) AS score
+         FROM posts_fts JOIN posts p ON p.id = posts_fts.rowid
+         WHERE posts_fts MATCH ? AND posts_fts.rowid <= ? {filters}
+           AND posts_fts.rowid >= ?"
+    );
+    args.push(floor.unwrap_or(i64::MIN).into());
+    if let Some((score, id)) = after {
+        sql.push_str(" AND (score > ? OR (score = ? AND p.id > ?))");
+        args.extend([score.into(), score.into(), id.into()]);
+    }
+    sql.push_str(" ORDER BY score, p.id LIMIT ?");
+    args.push(((limit + 1) as i64).into());
+    let mut posts: Vec<Post> = conn
+        .prepare_cached(&sql)?
         .query_map(params_from_iter(args), |r| {
             let mut post = from_row(r)?;
-            if searching {
-                post.snippet = r.get(17)?;
-                post.score = r.get(18)?;
-            }
+            post.snippet = r.get(17)?;
+            post.score = r.get(18)?;
             Ok(post)
         })?
         .collect::<rusqlite::Result<_>>()?;
     let next = if posts.len() > limit {
         posts.truncate(limit);
-        posts.last().map(Cursor::after)
+        let last = &posts[limit - 1];
+        Some(Cursor::Search {
+            top,
+            after: Some((last.score.unwrap_or_default(), last.id)),
+        })
     } else {
-        None
+        // This window is done; older matches, if any, form the next one.
+        floor.map(|floor| Cursor::Search {
+            top: floor - 1,
+            after: None,
+        })
     };
     Ok((posts, next))
 }
@@ -477,8 +514,12 @@ mod tests {
                 id: 42,
             },
             Cursor::Search {
-                score: -3.25e-6,
-                id: 7,
+                top: 99,
+                after: Some((-3.25e-6, 7)),
+            },
+            Cursor::Search {
+                top: i64::MAX,
+                after: None,
             },
         ] {
             assert_eq!(Cursor::decode(&c.encode()), Some(c));

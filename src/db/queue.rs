@@ -116,7 +116,7 @@ pub fn fail(
         "UPDATE {} SET attempts = attempts + 1, last_error = ?2, updated_at = ?3,
              status = CASE WHEN attempts + 1 >= ?4 THEN 'dead_letter' ELSE 'failed' END,
              next_attempt_at = ?3 + 30 * (1 << (2 * attempts))
-         WHERE id = ?1",
+         WHERE id = ?1 AND status NOT IN ('completed', 'discarded')",
         stage.table()
     ))?
     .execute(params![id, error, now, MAX_ATTEMPTS])?;
@@ -135,14 +135,39 @@ pub fn complete(conn: &Connection, stage: Stage, ids: &[i64], now: i64) -> rusql
     Ok(())
 }
 
-/// A crash leaves claimed downloads in `processing`; at start they go back to the queue.
-/// (The raw stages are worked inside one transaction each and are never left claimed.)
-/// Downloads are idempotent, so one finished just before the crash is harmlessly redone.
-pub fn requeue_interrupted(conn: &Connection) -> rusqlite::Result<usize> {
-    conn.execute(
-        "UPDATE media SET status = 'pending' WHERE status = 'processing'",
-        [],
-    )
+/// The processes that hold claimed work: running syncs and downloads in progress
+/// (None where no claimant was recorded).
+pub fn claimants(conn: &Connection) -> rusqlite::Result<Vec<Option<String>>> {
+    conn.prepare(
+        "SELECT sync_owner FROM connections WHERE status = 'syncing'
+         UNION SELECT claimed_by FROM media WHERE status = 'processing'",
+    )?
+    .query_map([], |r| r.get(0))?
+    .collect()
+}
+
+/// Puts back the work of a process that is gone (see src/owner.rs): its downloads return
+/// to the queue, its syncs are marked interrupted and their connections freed. Returns
+/// how many rows changed.
+pub fn reclaim(conn: &Connection, owner: Option<&str>, now: i64) -> rusqlite::Result<usize> {
+    let downloads = conn.execute(
+        "UPDATE media SET status = 'pending', claimed_by = NULL
+         WHERE status = 'processing' AND claimed_by IS ?1",
+        params![owner],
+    )?;
+    let syncs = conn.execute(
+        "UPDATE sync_logs SET status = 'failed', finished_at = ?2,
+             error = 'interrupted: Lifeboat stopped during the sync; the next sync resumes it'
+         WHERE status = 'running' AND connection_id IN
+             (SELECT id FROM connections WHERE status = 'syncing' AND sync_owner IS ?1)",
+        params![owner, now],
+    )?;
+    let connections = conn.execute(
+        "UPDATE connections SET status = 'active', sync_owner = NULL, updated_at = ?2
+         WHERE status = 'syncing' AND sync_owner IS ?1",
+        params![owner, now],
+    )?;
+    Ok(downloads + syncs + connections)
 }
 
 #[derive(Debug, Clone, Serialize)]

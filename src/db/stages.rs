@@ -98,8 +98,8 @@ pub fn load_item(conn: &Connection, id: i64) -> rusqlite::Result<ClaimedItem> {
 
 /// Stores one raw post of an item, already normalized (`error` is None) or not (the
 /// normalizer's error; the row is then retried through the raw-post queue). Returns the
-/// row's id when it was new or its payload changed (an edit), None when the same raw post
-/// was already there: its timeline post is then already up to date.
+/// row's id when it was new or its payload changed (an edit), None when the same raw post,
+/// or a newer one, was already there: its timeline post is then already up to date.
 pub fn upsert_raw_post(
     conn: &Connection,
     item: &ClaimedItem,
@@ -119,6 +119,8 @@ pub fn upsert_raw_post(
              attempts = excluded.attempts, next_attempt_at = excluded.next_attempt_at,
              last_error = excluded.last_error, updated_at = excluded.updated_at
          WHERE ingested_posts.payload != excluded.payload
+           -- An older payload never replaces a newer one (reprocessing re-splits old items).
+           AND excluded.item_id >= ingested_posts.item_id
          RETURNING id",
     )?
     .query_row(

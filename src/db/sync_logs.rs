@@ -78,7 +78,7 @@ pub fn add(conn: &Connection, id: i64, c: &Counts) -> rusqlite::Result<()> {
         "UPDATE sync_logs SET items_fetched = items_fetched + ?2, posts_fetched = posts_fetched + ?3,
              posts_created = posts_created + ?4, posts_updated = posts_updated + ?5,
              media_downloaded = media_downloaded + ?6, media_failed = media_failed + ?7
-         WHERE id = ?1",
+         WHERE id = ?1 AND status = 'running'",
     )?
     .execute(params![
         id,
@@ -134,13 +134,4 @@ pub fn for_user_by_id(
         from_row,
     )
     .optional()
-}
-
-/// Syncs interrupted by a crash never finish by themselves.
-pub fn fail_interrupted(conn: &Connection, now: i64) -> rusqlite::Result<usize> {
-    conn.execute(
-        "UPDATE sync_logs SET status = 'failed', error = 'interrupted (Lifeboat stopped during the sync)',
-             finished_at = ?1 WHERE status = 'running'",
-        [now],
-    )
 }
