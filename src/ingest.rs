@@ -99,9 +99,11 @@ struct Batch {
     items: Vec<(ClaimedItem, Result<Vec<Split>, String>)>,
 }
 
-/// One raw post and what the normalizer made of it.
+/// One raw post, its payload as stored, and what the normalizer made of it. Only
+/// strings: the parsed payload is dropped on the preparing thread, not by the writer.
 struct Split {
-    raw: RawPost,
+    platform_post_id: String,
+    payload: String,
     post: Result<NewPost, String>,
 }
 
@@ -128,7 +130,11 @@ fn prepare(db: &Db, after: i64, now: i64) -> Result<Option<Batch>> {
             raws.into_iter()
                 .map(|raw| {
                     let post = normalize(&item.platform, &raw).map_err(|e| format!("{e:#}"));
-                    Split { raw, post }
+                    Split {
+                        payload: raw.payload.to_string(),
+                        platform_post_id: raw.platform_post_id,
+                        post,
+                    }
                 })
                 .collect()
         });
@@ -180,9 +186,16 @@ fn write_batch(c: &mut Connection, batch: Batch, now: i64) -> Result<Progress> {
         if let Some(log) = item.sync_log_id {
             counts.entry(log).or_default().posts_fetched += splits.len() as i64;
         }
-        for Split { raw, post } in &splits {
+        for Split {
+            platform_post_id,
+            payload,
+            post,
+        } in &splits
+        {
             let error = post.as_ref().err().map(String::as_str);
-            let Some(raw_id) = db::stages::upsert_raw_post(&tx, &item, raw, error, now)? else {
+            let stored =
+                db::stages::upsert_raw_post(&tx, &item, platform_post_id, payload, error, now)?;
+            let Some(raw_id) = stored else {
                 continue; // seen before, unchanged
             };
             if let Ok(post) = post {
@@ -191,7 +204,7 @@ fn write_batch(c: &mut Connection, batch: Batch, now: i64) -> Result<Progress> {
                     user_id: item.user_id,
                     connection_id: item.connection_id,
                     platform: &item.platform,
-                    platform_post_id: &raw.platform_post_id,
+                    platform_post_id,
                     sync_log_id: item.sync_log_id,
                 };
                 store_post(&tx, &mut search_index, &target, post, now, &mut counts)?;

@@ -18,6 +18,7 @@ pub mod sync_logs;
 pub mod users;
 
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,6 +30,7 @@ mod embedded {
 }
 
 const MAX_IDLE_READERS: usize = 8;
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 #[derive(Clone)]
 pub struct Db {
@@ -36,6 +38,8 @@ pub struct Db {
 }
 
 struct Inner {
+    // First, so it is stopped before the other connections close.
+    _checkpointer: Checkpointer,
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
@@ -47,8 +51,12 @@ impl Db {
     pub fn open(path: &Path) -> Result<Db> {
         let mut writer = open_connection(path)?;
         migrate(&mut writer)?;
+        // The writer never checkpoints itself: copying the WAL into the main file would
+        // stall every commit that crosses the threshold. A checkpointer thread does it.
+        writer.execute_batch("PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -65536;")?;
         Ok(Db {
             inner: Arc::new(Inner {
+                _checkpointer: Checkpointer::start(open_connection(path)?)?,
                 path: path.to_path_buf(),
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
@@ -110,6 +118,42 @@ impl Db {
     }
 }
 
+/// Copies committed WAL frames into the main database file while the writer goes on (a
+/// passive checkpoint waits for no one). Stopped and joined when the database is dropped,
+/// so its connection is closed before the writer's, which then removes the WAL.
+struct Checkpointer {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    fn start(conn: Connection) -> Result<Checkpointer> {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || {
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
+                    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
+                        tracing::warn!("checkpoint failed: {e}");
+                    }
+                }
+            })?;
+        Ok(Checkpointer {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 fn open_connection(path: &Path) -> Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
@@ -120,7 +164,8 @@ fn open_connection(path: &Path) -> Result<Connection> {
     // A CLI command and the server share the file; wait for the other's write to finish.
     conn.busy_timeout(Duration::from_secs(30))?;
     conn.execute_batch(
-        "PRAGMA journal_mode = WAL;
+        "PRAGMA page_size = 16384;
+         PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;
          PRAGMA foreign_keys = ON;
          PRAGMA temp_store = MEMORY;

@@ -3,7 +3,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::connectors::{RawItem, RawPost};
+use crate::connectors::RawItem;
 
 pub struct NewItem<'a> {
     pub user_id: i64,
@@ -103,11 +103,11 @@ pub fn load_item(conn: &Connection, id: i64) -> rusqlite::Result<ClaimedItem> {
 pub fn upsert_raw_post(
     conn: &Connection,
     item: &ClaimedItem,
-    raw: &RawPost,
+    platform_post_id: &str,
+    payload: &str,
     error: Option<&str>,
     now: i64,
 ) -> rusqlite::Result<Option<i64>> {
-    let payload = raw.payload.to_string();
     conn.prepare_cached(
         "INSERT INTO ingested_posts (user_id, connection_id, item_id, platform_post_id, payload,
              status, attempts, last_error, next_attempt_at, created_at, updated_at)
@@ -128,7 +128,7 @@ pub fn upsert_raw_post(
             item.user_id,
             item.connection_id,
             item.id,
-            raw.platform_post_id,
+            platform_post_id,
             payload,
             error,
             now
