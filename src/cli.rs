@@ -72,6 +72,20 @@ enum Command {
         #[arg(long)]
         wait: bool,
     },
+    /// Import an official data export (a zip, an unpacked folder or a single file); the
+    /// format is recognised, or forced with --platform. Runs the whole pipeline before
+    /// it exits.
+    Import {
+        #[arg(long)]
+        user: String,
+        path: PathBuf,
+        /// Platform id, as `lifeboat platforms` lists it.
+        #[arg(long)]
+        platform: Option<String>,
+        /// Import into this connection instead of the user's usual one for the platform.
+        #[arg(long)]
+        connection: Option<i64>,
+    },
     /// Re-hash every stored media file against its recorded sha256 and size.
     Verify,
     /// Rebuild normalized posts from the raw stages, without fetching anything.
@@ -204,6 +218,12 @@ fn run(cli: Cli) -> Result<()> {
             user,
             wait,
         } => sync(&app, connection, user.as_deref(), wait),
+        Command::Import {
+            user,
+            path,
+            platform,
+            connection,
+        } => import(&app, &user, &path, platform.as_deref(), connection),
         Command::Verify => {
             let report = media::verify(&app.db, app.downloader.root())?;
             for path in &report.missing {
@@ -236,6 +256,93 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn import(
+    app: &App,
+    user: &str,
+    path: &std::path::Path,
+    platform: Option<&str>,
+    connection: Option<i64>,
+) -> Result<()> {
+    use crate::import::{self, Phase};
+    let user = find_user(app, user)?;
+    let platform = platform
+        .map(|p| {
+            crate::platform::Platform::from_id(p)
+                .with_context(|| format!("unknown platform {p:?}; `lifeboat platforms` lists them"))
+        })
+        .transpose()?;
+    workers::reclaim_abandoned(app)?;
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string());
+    let import_id = import::create(app, user.id, &file_name, "reading")?;
+    let bar = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new(0)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} ({eta})",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    let report = |phase: Phase| match phase {
+        Phase::Reading {
+            bytes_done,
+            bytes_total,
+            items,
+            media,
+        } => {
+            bar.set_length(bytes_total);
+            bar.set_position(bytes_done);
+            bar.set_message(format!("reading: {items} items, {media} files"));
+        }
+        Phase::Processing { left } => {
+            bar.set_message(format!("processing: {left} raw items left"));
+        }
+    };
+    let options = import::Options {
+        platform,
+        connection_id: connection,
+        ..Default::default()
+    };
+    let summary = import::run(app, import_id, user.id, path, &options, &report);
+    bar.finish_and_clear();
+    let summary = summary?;
+    println!(
+        "imported {} ({}) into connection {} in {:.1} s",
+        summary.format,
+        file_name,
+        summary.connection_id,
+        summary.duration.as_secs_f64()
+    );
+    println!(
+        "  raw items: {} new, {} already archived",
+        summary.items_new, summary.items_known
+    );
+    println!(
+        "  posts: {} created, {} updated",
+        summary.posts_created, summary.posts_updated
+    );
+    println!(
+        "  media files: {} copied, {} already stored",
+        summary.media_new, summary.media_known
+    );
+    if summary.failed_items > 0 {
+        println!(
+            "  {} raw items could not be read: see the queue page (dead letters)",
+            summary.failed_items
+        );
+    }
+    for s in &summary.skipped {
+        println!("  skipped {}: {}", s.what, s.reason);
+    }
+    Ok(())
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

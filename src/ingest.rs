@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use anyhow::{Context, Result};
 use rusqlite::Connection;
 
-use crate::connectors::{self, Connector, ItemRef, NewPost, RawPost};
+use crate::connectors::{self, Codec, ItemRef, NewPost, RawPost};
 use crate::db::posts::{PostKey, SearchIndex, Upserted};
 use crate::db::queue::{self, Stage};
 use crate::db::stages::{ClaimedItem, ClaimedPost};
@@ -219,14 +219,17 @@ fn write_batch(c: &mut Connection, batch: Batch, now: i64) -> Result<Progress> {
     Ok(progress)
 }
 
-fn connector_for(platform: &str) -> Result<&'static dyn Connector> {
+fn codec_for(platform: &str) -> Result<&'static dyn Codec> {
     Platform::from_id(platform)
-        .and_then(connectors::for_platform)
+        .and_then(connectors::codec_for)
         .with_context(|| format!("no connector or importer reads {platform} data"))
 }
 
 fn split(item: &ClaimedItem) -> Result<Vec<RawPost>> {
-    connector_for(&item.platform)?.split(&ItemRef {
+    if item.content_type == crate::importers::UNREADABLE {
+        anyhow::bail!("a file of the export that could not be read (kept as it was)");
+    }
+    codec_for(&item.platform)?.split(&ItemRef {
         content_type: &item.content_type,
         source_url: item.source_url.as_deref(),
         payload: &item.payload,
@@ -234,7 +237,7 @@ fn split(item: &ClaimedItem) -> Result<Vec<RawPost>> {
 }
 
 fn normalize(platform: &str, raw: &RawPost) -> Result<NewPost> {
-    connector_for(platform)?.normalize(raw)
+    codec_for(platform)?.normalize(raw)
 }
 
 /// Per sync log, what this round added.

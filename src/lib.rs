@@ -10,6 +10,8 @@ pub mod config;
 pub mod connect;
 pub mod connectors;
 pub mod db;
+pub mod import;
+pub mod importers;
 pub mod ingest;
 pub mod media;
 pub mod owner;

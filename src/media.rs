@@ -245,11 +245,68 @@ impl Downloader {
     }
 }
 
-struct DownloadedFile {
-    path: String,
-    content_type: String,
-    size: i64,
-    sha256: String,
+pub struct DownloadedFile {
+    pub path: String,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+}
+
+impl Downloader {
+    /// Copies a file that came inside an export into the store, under the same name a
+    /// download of `url` would get. Blocking (call from an import thread).
+    pub fn store_local(
+        &self,
+        user_id: i64,
+        platform: &str,
+        url: &str,
+        file_name: &str,
+        reader: &mut dyn std::io::Read,
+    ) -> Result<DownloadedFile> {
+        let content_type = mime_guess::from_path(file_name)
+            .first()
+            .map(|m| m.to_string())
+            .unwrap_or_else(|| "application/octet-stream".into());
+        let ext = std::path::Path::new(file_name)
+            .extension()
+            .and_then(|e| e.to_str())
+            .filter(|e| e.len() <= 8 && e.chars().all(|c| c.is_ascii_alphanumeric()))
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_else(|| extension_for(&content_type));
+        let url_hash = db::media::url_sha256(url);
+        let relative = format!("{user_id}/{platform}/{url_hash}.{ext}");
+        let tmp_dir = self.root.join(".tmp");
+        std::fs::create_dir_all(&tmp_dir)
+            .with_context(|| format!("cannot write under {}", self.root.display()))?;
+        let tmp_path = tmp_dir.join(format!("{url_hash}.import.{}.part", self.owner));
+        let mut writer = TempFile::create(&tmp_path)
+            .with_context(|| format!("cannot write {}", tmp_path.display()))?;
+        let mut hasher = Sha256::new();
+        let mut size: u64 = 0;
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = reader
+                .read(&mut buf)
+                .with_context(|| format!("cannot read {file_name} from the export"))?;
+            if n == 0 {
+                break;
+            }
+            size += n as u64;
+            hasher.update(&buf[..n]);
+            writer
+                .write_all(&buf[..n])
+                .with_context(|| format!("cannot write {file_name} into the media store"))?;
+        }
+        writer
+            .persist(&self.root.join(&relative))
+            .with_context(|| format!("cannot write {file_name} into the media store"))?;
+        Ok(DownloadedFile {
+            path: relative,
+            content_type,
+            size: size as i64,
+            sha256: hex::encode(hasher.finalize()),
+        })
+    }
 }
 
 /// A file being written: removed if dropped before `persist`, so a failed or cut-off

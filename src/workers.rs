@@ -26,6 +26,11 @@ pub fn reclaim_abandoned(app: &App) -> Result<()> {
             }
             changed += db::queue::reclaim(&tx, owner.as_deref(), now)?;
         }
+        for owner in db::imports::claimants(&tx)? {
+            if !app.owner.is_alive(&owner) {
+                changed += db::imports::abandon(&tx, &owner, now)?;
+            }
+        }
         tx.commit()?;
         Ok(changed)
     })?;

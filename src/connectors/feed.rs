@@ -25,11 +25,23 @@ use super::*;
 
 pub struct Feed;
 
-impl Connector for Feed {
+impl Codec for Feed {
     fn platform(&self) -> Platform {
         Platform::Feed
     }
 
+    fn split(&self, item: &ItemRef) -> anyhow::Result<Vec<RawPost>> {
+        split_feed(item)
+    }
+
+    fn normalize(&self, raw: &RawPost) -> anyhow::Result<NewPost> {
+        normalize_entry(&raw.payload).ok_or_else(|| {
+            anyhow::anyhow!("feed post {} is not an entry object", raw.platform_post_id)
+        })
+    }
+}
+
+impl Connector for Feed {
     fn auth(&self) -> Auth {
         Auth::None
     }
@@ -41,31 +53,25 @@ impl Connector for Feed {
     ) -> BoxFuture<'a, Result<Page, FetchError>> {
         Box::pin(fetch_feed(ctx, cursor))
     }
+}
 
-    fn split(&self, item: &ItemRef) -> anyhow::Result<Vec<RawPost>> {
-        let document = parse_document(item.payload, item.source_url)
-            .map_err(|message| anyhow::anyhow!(message))?;
-        let mut seen = HashSet::new();
-        let mut posts = Vec::new();
-        for entry in &document.entries {
-            let id = post_id(entry);
-            // Some feeds repeat an entry; one raw post per id keeps the insert idempotent.
-            if seen.insert(id.clone()) {
-                let payload = entry_payload(&document, entry, &id, item.source_url);
-                posts.push(RawPost {
-                    platform_post_id: id,
-                    payload,
-                });
-            }
+fn split_feed(item: &ItemRef) -> anyhow::Result<Vec<RawPost>> {
+    let document = parse_document(item.payload, item.source_url)
+        .map_err(|message| anyhow::anyhow!(message))?;
+    let mut seen = HashSet::new();
+    let mut posts = Vec::new();
+    for entry in &document.entries {
+        let id = post_id(entry);
+        // Some feeds repeat an entry; one raw post per id keeps the insert idempotent.
+        if seen.insert(id.clone()) {
+            let payload = entry_payload(&document, entry, &id, item.source_url);
+            posts.push(RawPost {
+                platform_post_id: id,
+                payload,
+            });
         }
-        Ok(posts)
     }
-
-    fn normalize(&self, raw: &RawPost) -> anyhow::Result<NewPost> {
-        normalize_entry(&raw.payload).ok_or_else(|| {
-            anyhow::anyhow!("feed post {} is not an entry object", raw.platform_post_id)
-        })
-    }
+    Ok(posts)
 }
 
 /// Larger than any real feed (a podcast's whole back catalogue is a few MB): past this,

@@ -126,9 +126,26 @@ pub struct MediaRef {
     pub kind: Option<String>,
 }
 
-pub trait Connector: Send + Sync {
+/// What a platform's raw data means: the pure half shared by its connector and its
+/// importer, so posts from both routes are one set.
+pub trait Codec: Send + Sync {
     fn platform(&self) -> Platform;
 
+    /// Raw item → raw posts. Pure: no network, no clock.
+    fn split(&self, item: &ItemRef) -> anyhow::Result<Vec<RawPost>>;
+
+    /// Raw post → normalized post. Pure: no network, no clock.
+    fn normalize(&self, raw: &RawPost) -> anyhow::Result<NewPost>;
+}
+
+/// The codec for a platform's raw data: its connector's, else its importer's.
+pub fn codec_for(platform: Platform) -> Option<&'static dyn Codec> {
+    for_platform(platform)
+        .map(|c| c as &dyn Codec)
+        .or_else(|| crate::importers::for_platform(platform).map(|i| i as &dyn Codec))
+}
+
+pub trait Connector: Codec {
     fn auth(&self) -> Auth;
 
     /// One page of raw payload after `cursor` (None: start from scratch).
@@ -137,10 +154,4 @@ pub trait Connector: Send + Sync {
         ctx: &'a FetchContext<'a>,
         cursor: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Page, FetchError>>;
-
-    /// Raw item → raw posts. Pure: no network, no clock.
-    fn split(&self, item: &ItemRef) -> anyhow::Result<Vec<RawPost>>;
-
-    /// Raw post → normalized post. Pure: no network, no clock.
-    fn normalize(&self, raw: &RawPost) -> anyhow::Result<NewPost>;
 }

@@ -97,6 +97,18 @@ pub fn for_user(conn: &Sqlite, user_id: i64) -> rusqlite::Result<Vec<Connection>
     stmt.query_map([user_id], from_row)?.collect()
 }
 
+/// The connection an export of `platform` goes into: the user's live connection for it
+/// when there is one (so a post from both routes is one post), else an earlier import's.
+pub fn for_import(conn: &Sqlite, user_id: i64, platform: &str) -> rusqlite::Result<Option<i64>> {
+    conn.query_row(
+        "SELECT id FROM connections WHERE user_id = ?1 AND platform = ?2
+         ORDER BY kind = 'import', id LIMIT 1",
+        params![user_id, platform],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
 /// The encrypted credentials of a connection (vault ciphertext), for the sync worker only.
 pub fn credentials(conn: &Sqlite, id: i64) -> rusqlite::Result<Option<Vec<u8>>> {
     conn.query_row(

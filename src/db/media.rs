@@ -56,6 +56,57 @@ pub fn link(
     Ok(media_id)
 }
 
+/// A file that came inside an export, already in the media store: recorded as stored
+/// under its URL, whether or not a post already asked for it. Returns false when that URL
+/// already had a stored file (importing twice changes nothing).
+pub fn record_imported(
+    conn: &Connection,
+    m: &MediaLink,
+    file: &StoredFile,
+    now: i64,
+) -> rusqlite::Result<bool> {
+    let changed = conn
+        .prepare_cached(
+            "INSERT INTO media (user_id, connection_id, sync_log_id, platform, url, url_sha256, kind,
+                 path, content_type, size, sha256, status, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'completed', ?12, ?12)
+             ON CONFLICT (user_id, platform, url_sha256) DO UPDATE SET
+                 path = excluded.path, content_type = excluded.content_type, size = excluded.size,
+                 sha256 = excluded.sha256, status = 'completed', last_error = NULL,
+                 claimed_by = NULL, updated_at = excluded.updated_at
+             WHERE media.status != 'completed'",
+        )?
+        .execute(params![
+            m.user_id,
+            m.connection_id,
+            m.sync_log_id,
+            m.platform,
+            m.url,
+            url_sha256(m.url),
+            m.kind,
+            file.path,
+            file.content_type,
+            file.size,
+            file.sha256,
+            now
+        ])?;
+    Ok(changed == 1)
+}
+
+/// Whether a stored file exists for this URL (an import skips copying it again).
+pub fn is_stored(
+    conn: &Connection,
+    user_id: i64,
+    platform: &str,
+    url: &str,
+) -> rusqlite::Result<bool> {
+    conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM media WHERE user_id = ?1 AND platform = ?2
+             AND url_sha256 = ?3 AND status = 'completed')",
+    )?
+    .query_row(params![user_id, platform, url_sha256(url)], |r| r.get(0))
+}
+
 /// A file to download, with the URL the person configured for its connection (downloads
 /// from that host are trusted even on a private network).
 pub struct ClaimedMedia {
@@ -116,7 +167,7 @@ pub fn complete(conn: &Connection, id: i64, file: &StoredFile, now: i64) -> rusq
     conn.prepare_cached(
         "UPDATE media SET status = 'completed', path = ?2, content_type = ?3, size = ?4, sha256 = ?5,
              last_error = NULL, attempts = attempts + 1, updated_at = ?6
-         WHERE id = ?1",
+         WHERE id = ?1 AND status != 'completed'",
     )?
     .execute(params![id, file.path, file.content_type, file.size, file.sha256, now])?;
     Ok(())
@@ -127,7 +178,7 @@ pub fn complete(conn: &Connection, id: i64, file: &StoredFile, now: i64) -> rusq
 pub fn refuse(conn: &Connection, id: i64, reason: &str, now: i64) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "UPDATE media SET status = 'dead_letter', attempts = attempts + 1, last_error = ?2,
-             updated_at = ?3 WHERE id = ?1",
+             updated_at = ?3 WHERE id = ?1 AND status != 'completed'",
     )?
     .execute(params![id, reason, now])?;
     Ok(())

@@ -7,6 +7,7 @@
 
 pub mod api_keys;
 pub mod connections;
+pub mod imports;
 pub mod media;
 pub mod platforms;
 pub mod posts;

@@ -123,6 +123,50 @@ pub fn fail(
     Ok(())
 }
 
+/// Straight to the dead letters: a raw item that is known to be unreadable.
+pub fn dead_letter_item(
+    conn: &Connection,
+    connection_id: i64,
+    external_id: &str,
+    reason: &str,
+    now: i64,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE ingested_items SET status = 'dead_letter', attempts = attempts + 1,
+             last_error = ?3, updated_at = ?4
+         WHERE connection_id = ?1 AND external_id = ?2",
+    )?
+    .execute(params![connection_id, external_id, reason, now])?;
+    Ok(())
+}
+
+/// The failed raw items and raw posts of one sync (an import), to the dead letters now.
+/// Returns how many rows of this sync are dead letters in all.
+pub fn dead_letter_failed_for_sync(
+    conn: &Connection,
+    sync_log_id: i64,
+    now: i64,
+) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE ingested_items SET status = 'dead_letter', updated_at = ?2
+         WHERE sync_log_id = ?1 AND status = 'failed'",
+        params![sync_log_id, now],
+    )?;
+    conn.execute(
+        "UPDATE ingested_posts SET status = 'dead_letter', updated_at = ?2
+         WHERE status = 'failed'
+           AND item_id IN (SELECT id FROM ingested_items WHERE sync_log_id = ?1)",
+        params![sync_log_id, now],
+    )?;
+    conn.query_row(
+        "SELECT (SELECT COUNT(*) FROM ingested_items WHERE sync_log_id = ?1 AND status = 'dead_letter')
+              + (SELECT COUNT(*) FROM ingested_posts WHERE status = 'dead_letter'
+                   AND item_id IN (SELECT id FROM ingested_items WHERE sync_log_id = ?1))",
+        [sync_log_id],
+        |r| r.get::<_, i64>(0).map(|n| n as usize),
+    )
+}
+
 /// Marks rows done.
 pub fn complete(conn: &Connection, stage: Stage, ids: &[i64], now: i64) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached(&format!(

@@ -1,0 +1,503 @@
+//! Running an import: open the export, recognise its format, stream its raw items and
+//! media files into the stage tables and the media store (in batched transactions), and
+//! let the pipeline turn them into posts, while an `imports` row tells the pages (and the
+//! terminal) how far it got and, at the end, what was imported, skipped and why.
+//!
+//! Everything an import writes is idempotent: importing the same export again adds
+//! nothing, and importing it again after a crash or a cut-off upload finishes the job.
+
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::app::App;
+use crate::connectors::RawItem;
+use crate::db::connections::NewConnection;
+use crate::db::media::{MediaLink, StoredFile};
+use crate::db::stages::NewItem;
+use crate::db::sync_logs::Counts;
+use crate::db::{self, immediate};
+use crate::importers::{self, Archive, Importer, Limits, Sink};
+use crate::platform::Platform;
+use crate::{ingest, time};
+
+/// Raw items are written in transactions of this many items or bytes.
+const ITEM_BATCH: usize = 1000;
+const ITEM_BATCH_BYTES: usize = 8 << 20;
+const MEDIA_BATCH: usize = 200;
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Skip detection.
+    pub platform: Option<Platform>,
+    /// Import into this connection (it must be the user's, for the same platform).
+    pub connection_id: Option<i64>,
+    pub limits: Limits,
+}
+
+/// An entry (or part of one) not imported, and why.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Skipped {
+    pub what: String,
+    pub reason: String,
+}
+
+/// What an import did.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub import_id: i64,
+    pub platform: Platform,
+    pub format: &'static str,
+    pub connection_id: i64,
+    /// Raw items new to the archive, and ones it already had.
+    pub items_new: i64,
+    pub items_known: i64,
+    /// Media files copied from the export, and ones already stored.
+    pub media_new: i64,
+    pub media_known: i64,
+    pub posts_created: i64,
+    pub posts_updated: i64,
+    /// Raw items of this import that could not be split or normalized (in the dead
+    /// letters, with the reason).
+    pub failed_items: i64,
+    pub skipped: Vec<Skipped>,
+    pub duration: Duration,
+}
+
+/// How far an import is, for a progress display.
+#[derive(Debug, Clone, Copy)]
+pub enum Phase {
+    Reading {
+        bytes_done: u64,
+        bytes_total: u64,
+        items: i64,
+        media: i64,
+    },
+    /// Raw items still waiting for the pipeline.
+    Processing { left: i64 },
+}
+
+/// Records a new import for `user_id`, claimed by this process.
+pub fn create(app: &App, user_id: i64, file_name: &str, status: &str) -> Result<i64> {
+    let owner = app.owner.id().to_string();
+    app.db.write_blocking(|c| {
+        Ok(db::imports::create(
+            c,
+            user_id,
+            file_name,
+            status,
+            &owner,
+            time::now(),
+        )?)
+    })
+}
+
+/// Marks an import failed before it could start (a refused or cut-off upload).
+pub fn fail(app: &App, import_id: i64, error: &str) -> Result<()> {
+    app.db.write_blocking(|c| {
+        Ok(db::imports::finish(
+            c,
+            import_id,
+            "[]",
+            Some(error),
+            time::now(),
+        )?)
+    })
+}
+
+/// Runs import `import_id` of the export at `path` to the end. Blocking. The outcome is
+/// recorded on the import (failed with the error, or completed with the summary).
+pub fn run(
+    app: &App,
+    import_id: i64,
+    user_id: i64,
+    path: &Path,
+    options: &Options,
+    report: &(dyn Fn(Phase) + Sync),
+) -> Result<Summary> {
+    let mut skipped = Vec::new();
+    let outcome = run_inner(app, import_id, user_id, path, options, report, &mut skipped);
+    let skipped_json = serde_json::to_string(&skipped)?;
+    let error = outcome.as_ref().err().map(|e| format!("{e:#}"));
+    app.db.write_blocking(|c| {
+        Ok(db::imports::finish(
+            c,
+            import_id,
+            &skipped_json,
+            error.as_deref(),
+            time::now(),
+        )?)
+    })?;
+    outcome
+}
+
+fn run_inner(
+    app: &App,
+    import_id: i64,
+    user_id: i64,
+    path: &Path,
+    options: &Options,
+    report: &(dyn Fn(Phase) + Sync),
+    skipped: &mut Vec<Skipped>,
+) -> Result<Summary> {
+    let started = Instant::now();
+    let mut archive = Archive::open(path, options.limits)?;
+    let importer = importers::detect(&mut archive, options.platform)?;
+    let platform = importer.platform();
+    let (connection_id, log_id) = app.db.write_blocking(|c| {
+        let tx = immediate(c)?;
+        let connection_id = choose_connection(&tx, user_id, importer, options.connection_id)?;
+        let now = time::now();
+        let log_id = db::sync_logs::start(&tx, user_id, connection_id, "import", now)?;
+        db::imports::start_reading(
+            &tx,
+            import_id,
+            platform.id(),
+            connection_id,
+            log_id,
+            archive.total_bytes() as i64,
+            now,
+        )?;
+        tx.commit()?;
+        Ok((connection_id, log_id))
+    })?;
+    for (what, reason) in archive.refused() {
+        skipped.push(Skipped {
+            what: what.clone(),
+            reason: reason.clone(),
+        });
+    }
+
+    // The pipeline works on what has been written while the export is still being read,
+    // so both cores are busy during a big import.
+    let reading_done = AtomicBool::new(false);
+    let mut writer = Writer {
+        app,
+        import_id,
+        target: Target {
+            user_id,
+            connection_id,
+            platform,
+            log_id,
+        },
+        items: Vec::new(),
+        item_bytes: 0,
+        media: Vec::new(),
+        stats: Stats::default(),
+        skipped: Vec::new(),
+        read: archive.read_counter(),
+        bytes_total: archive.total_bytes(),
+        report,
+        last_report: Instant::now(),
+    };
+    let read_outcome = std::thread::scope(|scope| {
+        let pipeline = scope.spawn(|| -> Result<()> {
+            loop {
+                let finished = reading_done.load(Ordering::Acquire);
+                ingest::drain(&app.db, time::now)?;
+                if finished {
+                    return Ok(());
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let outcome = importer
+            .read(&mut archive, &mut writer)
+            .and_then(|()| writer.flush());
+        reading_done.store(true, Ordering::Release);
+        let pipeline = pipeline.join().expect("pipeline thread panicked");
+        outcome.and(pipeline)
+    });
+    skipped.append(&mut writer.skipped);
+    let stats = writer.stats;
+    read_outcome?;
+
+    app.db.write_blocking(|c| {
+        db::imports::set_status(c, import_id, "processing", time::now())?;
+        Ok(())
+    })?;
+    loop {
+        let left = app
+            .db
+            .read_blocking(|c| Ok(db::stages::unfinished_for_sync(c, log_id, false)?))?;
+        report(Phase::Processing { left });
+        if ingest::drain(&app.db, time::now)?.is_idle() {
+            break;
+        }
+    }
+    // Splitting and normalizing are pure: retrying the same bytes later gives the same
+    // error, so an import's failures go to the dead letters now, with their reasons.
+    let failed_items = app.db.write_blocking(|c| {
+        Ok(db::queue::dead_letter_failed_for_sync(
+            c,
+            log_id,
+            time::now(),
+        )?)
+    })?;
+    let log = app
+        .db
+        .read_blocking(|c| Ok(db::sync_logs::for_user_by_id(c, user_id, log_id)?))?
+        .context("the import's sync log is gone")?;
+    let message = format!(
+        "{}: {} new raw items ({} already archived), {} media files copied ({} already stored), {} skipped",
+        importer.format_name(),
+        stats.items_new,
+        stats.items_known,
+        stats.media_new,
+        stats.media_known,
+        skipped.len()
+    );
+    let duration = started.elapsed();
+    app.db.write_blocking(|c| {
+        let error = (failed_items > 0).then(|| {
+            format!("{failed_items} raw items could not be read; they are in the dead letters")
+        });
+        db::sync_logs::finish(
+            c,
+            log_id,
+            error.as_deref(),
+            Some(&message),
+            duration.as_millis() as i64,
+            time::now(),
+        )?;
+        Ok(())
+    })?;
+    Ok(Summary {
+        import_id,
+        platform,
+        format: importer.format_name(),
+        connection_id,
+        items_new: stats.items_new,
+        items_known: stats.items_known,
+        media_new: stats.media_new,
+        media_known: stats.media_known,
+        posts_created: log.posts_created,
+        posts_updated: log.posts_updated,
+        failed_items: failed_items as i64,
+        skipped: skipped.clone(),
+        duration,
+    })
+}
+
+/// The connection the export goes into (see `db::connections::for_import`), created
+/// when the user has none for the platform.
+fn choose_connection(
+    c: &rusqlite::Connection,
+    user_id: i64,
+    importer: &dyn Importer,
+    requested: Option<i64>,
+) -> Result<i64> {
+    let platform = importer.platform();
+    if let Some(id) = requested {
+        let Some(connection) = db::connections::for_user_by_id(c, user_id, id)? else {
+            bail!("no connection {id}");
+        };
+        if connection.platform != platform.id() {
+            bail!(
+                "connection {id} is a {} connection, but this is a {}",
+                connection.platform,
+                importer.format_name()
+            );
+        }
+        return Ok(id);
+    }
+    if let Some(id) = db::connections::for_import(c, user_id, platform.id())? {
+        return Ok(id);
+    }
+    let new = NewConnection {
+        user_id,
+        platform: platform.id(),
+        kind: "import",
+        label: importer.format_name(),
+        url: None,
+        handle: None,
+        credentials: None,
+    };
+    Ok(db::connections::insert(c, &new, time::now())?)
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Stats {
+    items_new: i64,
+    items_known: i64,
+    media_new: i64,
+    media_known: i64,
+}
+
+struct Target {
+    user_id: i64,
+    connection_id: i64,
+    platform: Platform,
+    log_id: i64,
+}
+
+/// The import's `Sink`: batches what the importer emits into transactions.
+struct Writer<'a> {
+    app: &'a App,
+    import_id: i64,
+    target: Target,
+    items: Vec<(RawItem, Option<String>)>,
+    item_bytes: usize,
+    media: Vec<(String, Option<String>, crate::media::DownloadedFile)>,
+    stats: Stats,
+    skipped: Vec<Skipped>,
+    read: Arc<AtomicU64>,
+    bytes_total: u64,
+    report: &'a (dyn Fn(Phase) + Sync),
+    last_report: Instant,
+}
+
+impl Writer<'_> {
+    fn push(&mut self, item: RawItem, unreadable: Option<String>) -> Result<()> {
+        self.item_bytes += item.payload.len();
+        self.items.push((item, unreadable));
+        if self.items.len() >= ITEM_BATCH || self.item_bytes >= ITEM_BATCH_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        let items = std::mem::take(&mut self.items);
+        let media = std::mem::take(&mut self.media);
+        self.item_bytes = 0;
+        let t = &self.target;
+        let bytes_done = self.read.load(Ordering::Relaxed) as i64;
+        let mut stats = self.stats;
+        self.app.db.write_blocking(|c| {
+            let tx = immediate(c)?;
+            let now = time::now();
+            let mut counts = Counts::default();
+            for (item, unreadable) in &items {
+                let new = NewItem {
+                    user_id: t.user_id,
+                    connection_id: t.connection_id,
+                    sync_log_id: Some(t.log_id),
+                    source: "import",
+                    item,
+                };
+                if db::stages::insert_item(&tx, &new, now)? {
+                    stats.items_new += 1;
+                    counts.items_fetched += 1;
+                    if let Some(reason) = unreadable {
+                        db::queue::dead_letter_item(
+                            &tx,
+                            t.connection_id,
+                            &item.external_id,
+                            reason,
+                            now,
+                        )?;
+                    }
+                } else {
+                    stats.items_known += 1;
+                }
+            }
+            for (url, kind, file) in &media {
+                let link = MediaLink {
+                    user_id: t.user_id,
+                    connection_id: t.connection_id,
+                    sync_log_id: Some(t.log_id),
+                    platform: t.platform.id(),
+                    url,
+                    kind: kind.as_deref(),
+                };
+                let stored = StoredFile {
+                    path: &file.path,
+                    content_type: &file.content_type,
+                    size: file.size,
+                    sha256: &file.sha256,
+                };
+                if db::media::record_imported(&tx, &link, &stored, now)? {
+                    stats.media_new += 1;
+                    counts.media_downloaded += 1;
+                } else {
+                    stats.media_known += 1;
+                }
+            }
+            db::sync_logs::add(&tx, t.log_id, &counts)?;
+            db::imports::progress(
+                &tx,
+                self.import_id,
+                bytes_done,
+                stats.items_new + stats.items_known,
+                stats.media_new + stats.media_known,
+                now,
+            )?;
+            tx.commit()?;
+            Ok(())
+        })?;
+        self.stats = stats;
+        self.report_progress(true);
+        Ok(())
+    }
+
+    fn report_progress(&mut self, force: bool) {
+        if force || self.last_report.elapsed() > Duration::from_millis(200) {
+            self.last_report = Instant::now();
+            (self.report)(Phase::Reading {
+                bytes_done: self.read.load(Ordering::Relaxed),
+                bytes_total: self.bytes_total,
+                items: self.stats.items_new + self.stats.items_known + self.items.len() as i64,
+                media: self.stats.media_new + self.stats.media_known + self.media.len() as i64,
+            });
+        }
+    }
+}
+
+impl Sink for Writer<'_> {
+    fn item(&mut self, item: RawItem) -> Result<()> {
+        self.push(item, None)
+    }
+
+    fn unreadable(&mut self, entry_path: &str, reason: &str, payload: Vec<u8>) -> Result<()> {
+        let item = RawItem {
+            external_id: importers::chunk_id(entry_path, 0, &payload),
+            content_type: importers::UNREADABLE.into(),
+            source_url: Some(entry_path.to_string()),
+            payload,
+        };
+        self.push(item, Some(format!("{entry_path}: {reason}")))
+    }
+
+    fn media(
+        &mut self,
+        url: &str,
+        kind: Option<&str>,
+        entry_path: &str,
+        file: &mut dyn Read,
+    ) -> Result<()> {
+        let t = &self.target;
+        let known = self
+            .app
+            .db
+            .read_blocking(|c| Ok(db::media::is_stored(c, t.user_id, t.platform.id(), url)?))?;
+        if known || self.media.iter().any(|(u, _, _)| u == url) {
+            self.stats.media_known += 1;
+            return Ok(());
+        }
+        let stored =
+            self.app
+                .downloader
+                .store_local(t.user_id, t.platform.id(), url, entry_path, file)?;
+        self.media
+            .push((url.to_string(), kind.map(str::to_string), stored));
+        if self.media.len() >= MEDIA_BATCH {
+            self.flush()?;
+        } else {
+            self.report_progress(false);
+        }
+        Ok(())
+    }
+
+    fn skip(&mut self, what: &str, reason: &str) {
+        self.skipped.push(Skipped {
+            what: what.to_string(),
+            reason: reason.to_string(),
+        });
+    }
+}
