@@ -5,6 +5,8 @@
 //! Each suite uses a different part of it, so unused items are expected.
 #![allow(dead_code)]
 
+pub mod imports;
+
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
