@@ -37,6 +37,8 @@ pub struct Options {
     pub platform: Option<Platform>,
     /// Import into this connection (it must be the user's, for the same platform).
     pub connection_id: Option<i64>,
+    /// What the person called the file, when it is stored under another name (uploads).
+    pub file_name: Option<String>,
     pub limits: Limits,
 }
 
@@ -146,7 +148,11 @@ fn run_inner(
     skipped: &mut Vec<Skipped>,
 ) -> Result<Summary> {
     let started = Instant::now();
-    let mut archive = Archive::open(path, options.limits)?;
+    let name = options
+        .file_name
+        .clone()
+        .unwrap_or_else(|| path.display().to_string());
+    let mut archive = Archive::open_named(path, &name, options.limits)?;
     let importer = importers::detect(&mut archive, options.platform)?;
     let platform = importer.platform();
     let (connection_id, log_id) = app.db.write_blocking(|c| {

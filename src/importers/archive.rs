@@ -75,7 +75,13 @@ impl Archive {
     /// Opens a zip file, a folder or a single file. The kind is decided by content (a zip
     /// starts with `PK`), not by the file name.
     pub fn open(path: &Path, limits: Limits) -> Result<Archive> {
-        let display = path.display().to_string();
+        Archive::open_named(path, &path.display().to_string(), limits)
+    }
+
+    /// `open`, for a file stored under another name (an upload): `name` is what the
+    /// person called it, for messages.
+    pub fn open_named(path: &Path, name: &str, limits: Limits) -> Result<Archive> {
+        let display = name.to_string();
         let meta = std::fs::metadata(path).with_context(|| format!("cannot read {display}"))?;
         let mut archive = Archive {
             source: Source::File(path.to_path_buf()),
@@ -100,7 +106,7 @@ impl Archive {
         } else if starts_like_zip(path)? {
             archive.open_zip(path)?;
         } else {
-            let name = path
+            let name = Path::new(&archive.display)
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "file".into());

@@ -1,7 +1,7 @@
 //! The JSON API: `Authorization: Bearer KEY`, JSON in and out,
 //! errors as `{"error": "...", "detail": ...}`.
 
-use axum::extract::{FromRequestParts, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -30,6 +30,13 @@ pub fn router() -> Router<AppState> {
         .route("/posts/{id}", get(post_with_media))
         .route("/media/{id}", get(media))
         .route("/queue", get(queue))
+        .route(
+            "/imports",
+            get(imports)
+                .post(create_import)
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route("/imports/{id}", get(import))
         .fallback(|| async { ApiError(AppError::NotFound) })
         .layer(axum::middleware::map_response(json_errors))
 }
@@ -232,6 +239,38 @@ async fn create_connection(
         .await?
         .ok_or(ApiError(AppError::NotFound))?;
     Ok((StatusCode::CREATED, Json(row.into())))
+}
+
+/// A streamed multipart upload (fields `platform`, optional, then `file`); answers 202
+/// with the import's id at once, while the import runs.
+async fn create_import(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    multipart: axum::extract::Multipart,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let id = super::imports::receive(&state, user.id, multipart).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "id": id, "status_url": format!("/api/v1/imports/{id}") })),
+    ))
+}
+
+async fn imports(State(state): State<AppState>, ApiUser(user): ApiUser) -> ApiResult<Json<Value>> {
+    let imports = state
+        .db
+        .read(move |c| Ok(db::imports::for_user(c, user.id, 100)?))
+        .await?;
+    Ok(Json(json!({ "imports": imports })))
+}
+
+/// One import with its counts; `skipped` lists what was not imported and why.
+async fn import(
+    State(state): State<AppState>,
+    ApiUser(user): ApiUser,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Value>> {
+    let status = super::imports::status_of(&state, user.id, id).await?;
+    Ok(Json(status.to_json()))
 }
 
 /// Starts a sync and answers at once with the id of its log.

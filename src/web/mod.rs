@@ -8,6 +8,7 @@ mod auth_pages;
 mod connections;
 mod dashboard;
 pub mod error;
+mod imports;
 mod layout;
 mod media;
 mod queue;
@@ -21,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use axum::Router;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -81,6 +82,14 @@ pub fn router(app: App) -> Router {
         .route("/archive", get(archive::timeline))
         .route("/posts/{id}", get(archive::show))
         .route("/media/{id}", get(media::show))
+        .route(
+            "/imports",
+            get(imports::list)
+                .post(imports::upload)
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route("/imports/{id}", get(imports::show))
+        .route("/imports/{id}/status", get(imports::status))
         .route("/queue", get(queue::show))
         .route("/queue/{stage}/{id}/retry", post(queue::retry))
         .route("/queue/{stage}/{id}/discard", post(queue::discard))

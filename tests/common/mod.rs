@@ -472,10 +472,37 @@ impl Browser {
         .await
     }
 
+    /// A multipart upload of one file, as the imports form sends it (`path` carries the
+    /// `csrf_token` query when the test wants it to be accepted).
+    pub async fn upload(
+        &self,
+        path: &str,
+        platform: Option<&str>,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> Page {
+        let request = self
+            .client
+            .post(self.url(path))
+            .multipart(upload_form(platform, name, bytes));
+        read_page(request.send().await.expect("POST")).await
+    }
+
     /// Logs in and asserts it worked.
     pub async fn login_ok(&self, name: &str, password: &str) {
         self.login(name, password).await.assert_redirect("/");
     }
+}
+
+fn upload_form(platform: Option<&str>, name: &str, bytes: Vec<u8>) -> reqwest::multipart::Form {
+    let mut form = reqwest::multipart::Form::new();
+    if let Some(p) = platform {
+        form = form.text("platform", p.to_string());
+    }
+    form.part(
+        "file",
+        reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()),
+    )
 }
 
 /// The value of the first `csrf_token` hidden input in `html`.
@@ -527,6 +554,22 @@ impl Api {
     pub async fn get(&self, path: &str) -> Page {
         let request = self.authorize(self.client.get(format!("{}{path}", self.base)));
         read_page(request.send().await.expect("GET")).await
+    }
+
+    /// A multipart upload of one file (field `file`), with an optional `platform` field.
+    pub async fn upload(
+        &self,
+        path: &str,
+        platform: Option<&str>,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> Page {
+        let request = self.authorize(
+            self.client
+                .post(format!("{}{path}", self.base))
+                .multipart(upload_form(platform, name, bytes)),
+        );
+        read_page(request.send().await.expect("POST")).await
     }
 
     pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> Page {
