@@ -161,3 +161,56 @@ pub fn write_tree(root: &Path, files: &[(&str, &[u8])]) {
         std::fs::write(path, bytes).expect("write");
     }
 }
+
+/// A generated Twitter/X archive zip in the 2022+ layout: `tweets` tweets in
+/// `data/tweets.js` (one element per line), the first `media` of them with a photo in
+/// `data/tweets_media/`, and `data/account.js`.
+pub fn twitter_archive(path: &Path, tweets: usize, media: usize) {
+    let file = std::fs::File::create(path).expect("create zip");
+    let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(file));
+    let deflated = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(1));
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    zip.start_file("data/account.js", deflated).expect("entry");
+    zip.write_all(
+        br#"window.YTD.account.part0 = [ { "account" : { "username" : "rescuer", "accountId" : "42", "accountDisplayName" : "Rescuer" } } ]"#,
+    )
+    .expect("write");
+    zip.start_file("data/tweets.js", deflated).expect("entry");
+    zip.write_all(b"window.YTD.tweets.part0 = [\n")
+        .expect("write");
+    let base: u64 = 1_700_000_000_000_000_000;
+    for n in 0..tweets {
+        let id = base + n as u64;
+        let media_json = if n < media {
+            format!(
+                r#", "extended_entities" : {{ "media" : [ {{ "id_str" : "{id}", "type" : "photo", "media_url_https" : "https://pbs.twimg.com/media/K{n:08}.jpg", "media_url" : "http://pbs.twimg.com/media/K{n:08}.jpg", "url" : "https://t.co/m{n}", "expanded_url" : "https://x.com/rescuer/status/{id}/photo/1", "indices" : [ "40", "63" ] }} ] }}"#
+            )
+        } else {
+            String::new()
+        };
+        let tweet = format!(
+            r#"{{ "tweet" : {{ "id_str" : "{id}", "id" : "{id}", "created_at" : "Fri Mar 06 13:02:05 +0000 2026", "full_text" : "Tweet number {n} about lifeboats &amp; archives https://t.co/x{n}", "favorite_count" : "{fav}", "retweet_count" : "{rt}", "lang" : "en", "retweeted" : false, "truncated" : false, "source" : "<a href=\"https://mobile.twitter.com\" rel=\"nofollow\">Twitter Web App</a>", "display_text_range" : [ "0", "70" ], "entities" : {{ "hashtags" : [ ], "symbols" : [ ], "user_mentions" : [ ], "urls" : [ {{ "url" : "https://t.co/x{n}", "expanded_url" : "https://example.com/page/{n}", "display_url" : "example.com/page/{n}", "indices" : [ "47", "70" ] }} ] }}{media_json} }} }}"#,
+            fav = n % 97,
+            rt = n % 13,
+        );
+        let separator: &[u8] = if n + 1 < tweets { b",\n" } else { b"\n" };
+        zip.write_all(tweet.as_bytes()).expect("write");
+        zip.write_all(separator).expect("write");
+    }
+    zip.write_all(b"]").expect("write");
+    for n in 0..media {
+        let id = base + n as u64;
+        zip.start_file(format!("data/tweets_media/{id}-K{n:08}.jpg"), stored)
+            .expect("entry");
+        let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0];
+        bytes.extend(
+            (0..2048u32)
+                .map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(n as u32) >> 24) as u8),
+        );
+        zip.write_all(&bytes).expect("write");
+    }
+    zip.finish().expect("zip finish");
+}
