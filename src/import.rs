@@ -101,12 +101,17 @@ pub fn create(app: &App, user_id: i64, file_name: &str, status: &str) -> Result<
 
 /// Marks an import failed before it could start (a refused or cut-off upload).
 pub fn fail(app: &App, import_id: i64, error: &str) -> Result<()> {
+    finish(app, import_id, &[], Some(error))
+}
+
+fn finish(app: &App, import_id: i64, skipped: &[Skipped], error: Option<&str>) -> Result<()> {
+    let skipped = serde_json::to_string(skipped)?;
     app.db.write_blocking(|c| {
         Ok(db::imports::finish(
             c,
             import_id,
-            "[]",
-            Some(error),
+            &skipped,
+            error,
             time::now(),
         )?)
     })
@@ -124,17 +129,8 @@ pub fn run(
 ) -> Result<Summary> {
     let mut skipped = Vec::new();
     let outcome = run_inner(app, import_id, user_id, path, options, report, &mut skipped);
-    let skipped_json = serde_json::to_string(&skipped)?;
     let error = outcome.as_ref().err().map(|e| format!("{e:#}"));
-    app.db.write_blocking(|c| {
-        Ok(db::imports::finish(
-            c,
-            import_id,
-            &skipped_json,
-            error.as_deref(),
-            time::now(),
-        )?)
-    })?;
+    finish(app, import_id, &skipped, error.as_deref())?;
     outcome
 }
 

@@ -481,11 +481,7 @@ impl Browser {
         name: &str,
         bytes: Vec<u8>,
     ) -> Page {
-        let request = self
-            .client
-            .post(self.url(path))
-            .multipart(upload_form(platform, name, bytes));
-        read_page(request.send().await.expect("POST")).await
+        send_upload(self.client.post(self.url(path)), platform, name, bytes).await
     }
 
     /// Logs in and asserts it worked.
@@ -494,15 +490,26 @@ impl Browser {
     }
 }
 
-fn upload_form(platform: Option<&str>, name: &str, bytes: Vec<u8>) -> reqwest::multipart::Form {
+/// Sends one file as the imports form does: fields `platform` (optional) and `file`.
+async fn send_upload(
+    request: reqwest::RequestBuilder,
+    platform: Option<&str>,
+    name: &str,
+    bytes: Vec<u8>,
+) -> Page {
     let mut form = reqwest::multipart::Form::new();
     if let Some(p) = platform {
         form = form.text("platform", p.to_string());
     }
-    form.part(
-        "file",
-        reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()),
+    let file = reqwest::multipart::Part::bytes(bytes).file_name(name.to_string());
+    read_page(
+        request
+            .multipart(form.part("file", file))
+            .send()
+            .await
+            .expect("POST"),
     )
+    .await
 }
 
 /// The value of the first `csrf_token` hidden input in `html`.
@@ -564,12 +571,8 @@ impl Api {
         name: &str,
         bytes: Vec<u8>,
     ) -> Page {
-        let request = self.authorize(
-            self.client
-                .post(format!("{}{path}", self.base))
-                .multipart(upload_form(platform, name, bytes)),
-        );
-        read_page(request.send().await.expect("POST")).await
+        let request = self.client.post(format!("{}{path}", self.base));
+        send_upload(self.authorize(request), platform, name, bytes).await
     }
 
     pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> Page {
