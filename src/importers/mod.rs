@@ -9,6 +9,7 @@ pub mod twitter;
 pub mod instagram;
 pub mod meta;
 pub mod reddit;
+pub mod strava;
 
 use std::io::Read;
 
@@ -20,7 +21,7 @@ use crate::connectors::{Codec, RawItem};
 use crate::platform::Platform;
 
 /// Every importer Lifeboat has. A new format: one file, one line here.
-pub static ALL: &[&dyn Importer] = &[&reddit::Reddit, &twitter::Twitter, &instagram::Instagram];
+pub static ALL: &[&dyn Importer] = &[&strava::Strava, &reddit::Reddit, &twitter::Twitter, &instagram::Instagram];
 
 pub fn for_platform(platform: Platform) -> Option<&'static dyn Importer> {
     ALL.iter().copied().find(|i| i.platform() == platform)

@@ -263,7 +263,7 @@ fn read_rows(
     };
     if let Err(error) = outcome {
         let reason = format!("not a readable CSV file: {error:#}");
-        let bytes = archive.read_entry(entry)?;
+        let bytes = readable_part(archive, entry);
         return out.unreadable(&entry.path, &reason, bytes);
     }
     let digest = hex::encode(hasher.finalize());
@@ -589,6 +589,17 @@ fn entity(name: &str) -> Option<char> {
         "nbsp" => '\u{a0}',
         _ => return None,
     })
+}
+
+/// The bytes of an entry as far as they can be read: a damaged entry still goes to the
+/// dead letters with what it holds.
+fn readable_part(archive: &mut Archive, entry: &Entry) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    if let Ok(mut reader) = archive.open_entry(entry) {
+        // The error is the reason the file is here; what was read before it is kept.
+        let _ = reader.read_to_end(&mut bytes);
+    }
+    bytes
 }
 
 #[cfg(test)]
