@@ -5,6 +5,7 @@
 //! items on the same path as synced ones (see `ingest`). `crate::import` runs it all.
 
 pub mod archive;
+pub mod facebook;
 pub mod twitter;
 pub mod instagram;
 pub mod meta;
@@ -21,7 +22,7 @@ use crate::connectors::{Codec, RawItem};
 use crate::platform::Platform;
 
 /// Every importer Lifeboat has. A new format: one file, one line here.
-pub static ALL: &[&dyn Importer] = &[&strava::Strava, &reddit::Reddit, &twitter::Twitter, &instagram::Instagram];
+pub static ALL: &[&dyn Importer] = &[&strava::Strava, &reddit::Reddit, &twitter::Twitter, &instagram::Instagram, &facebook::Facebook];
 
 pub fn for_platform(platform: Platform) -> Option<&'static dyn Importer> {
     ALL.iter().copied().find(|i| i.platform() == platform)
