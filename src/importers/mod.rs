@@ -5,9 +5,11 @@
 //! items on the same path as synced ones (see `ingest`). `crate::import` runs it all.
 
 pub mod archive;
+pub mod bluesky;
 pub mod facebook;
 pub mod twitter;
 pub mod instagram;
+pub mod mastodon;
 pub mod meta;
 pub mod reddit;
 pub mod strava;
@@ -22,7 +24,7 @@ use crate::connectors::{Codec, RawItem};
 use crate::platform::Platform;
 
 /// Every importer Lifeboat has. A new format: one file, one line here.
-pub static ALL: &[&dyn Importer] = &[&strava::Strava, &reddit::Reddit, &twitter::Twitter, &instagram::Instagram, &facebook::Facebook];
+pub static ALL: &[&dyn Importer] = &[&strava::Strava, &reddit::Reddit, &twitter::Twitter, &instagram::Instagram, &facebook::Facebook, &mastodon::Mastodon, &bluesky::Bluesky];
 
 pub fn for_platform(platform: Platform) -> Option<&'static dyn Importer> {
     ALL.iter().copied().find(|i| i.platform() == platform)
