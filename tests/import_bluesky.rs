@@ -469,7 +469,7 @@ fn post(text: &str, created_at: &str) -> Value {
 
 #[test]
 fn records_in_chunks_and_only_from_the_tree() {
-    let mut records: Vec<(String, Value)> = (0..1200)
+    let mut tree: Vec<(String, Value)> = (0..1200)
         .map(|i| {
             (
                 format!("app.bsky.feed.post/3k{i:011}"),
@@ -482,7 +482,7 @@ fn records_in_chunks_and_only_from_the_tree() {
     let mention = text.find("@alice").unwrap();
     let link = text.find("example").unwrap();
     let tag = text.find("#rust").unwrap();
-    records.push((
+    tree.push((
         "app.bsky.feed.post/3zzzzzzzzzzzz".into(),
         json!({
             "$type": "app.bsky.feed.post",
@@ -506,10 +506,10 @@ fn records_in_chunks_and_only_from_the_tree() {
                       "parent": {"uri": "at://did:plc:bob/app.bsky.feed.post/2", "cid": "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm"}}
         }),
     ));
-    records.sort_by(|a, b| a.0.cmp(&b.0));
+    tree.sort_by(|a, b| a.0.cmp(&b.0));
     // History: a record that is not in the tree any more.
     let deleted = post("deleted long ago", "2022-01-01T00:00:00Z");
-    let bytes = repository(&records, &[deleted], 0);
+    let bytes = repository(&tree, &[deleted], 0);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big.car");
     std::fs::write(&path, &bytes).unwrap();
@@ -554,7 +554,7 @@ fn records_in_chunks_and_only_from_the_tree() {
 
     // A record the tree names but the file lacks is reported, the rest imports.
     let partial = dir.path().join("partial.car");
-    std::fs::write(&partial, repository(&records[..3], &[], 1)).unwrap();
+    std::fs::write(&partial, repository(&tree[..3], &[], 1)).unwrap();
     let out = collect(&partial);
     assert_eq!(records(&out).len(), 2);
     assert!(

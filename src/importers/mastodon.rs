@@ -265,7 +265,7 @@ fn stream_collection(
     out: &mut dyn Sink,
 ) -> Result<()> {
     let id_path = export_path(root, &entry.path).to_string();
-    let mut sink_failed = None;
+    let mut sink_failed = false;
     let outcome = {
         let reader = archive.open_entry(entry)?;
         ordered_items_chunks(reader, chunk, |n, items| {
@@ -281,16 +281,13 @@ fn stream_collection(
                 source_url: Some(entry.path.clone()),
                 payload,
             };
-            out.item(item).map_err(|e| {
-                sink_failed = Some(());
-                e
-            })
+            out.item(item).inspect_err(|_| sink_failed = true)
         })
     };
     match outcome {
         Ok(()) => Ok(()),
         // The import itself failed (the database), not the file.
-        Err(e) if sink_failed.is_some() => Err(e),
+        Err(e) if sink_failed => Err(e),
         Err(e) => {
             let mut bytes = Vec::new();
             archive
