@@ -13,6 +13,7 @@ pub mod mastodon;
 pub mod meta;
 pub mod reddit;
 pub mod strava;
+pub mod takeout;
 
 use std::io::Read;
 
@@ -24,7 +25,7 @@ use crate::connectors::{Codec, RawItem};
 use crate::platform::Platform;
 
 /// Every importer Lifeboat has. A new format: one file, one line here.
-pub static ALL: &[&dyn Importer] = &[&strava::Strava, &reddit::Reddit, &twitter::Twitter, &instagram::Instagram, &facebook::Facebook, &mastodon::Mastodon, &bluesky::Bluesky];
+pub static ALL: &[&dyn Importer] = &[&takeout::Takeout, &strava::Strava, &reddit::Reddit, &twitter::Twitter, &instagram::Instagram, &facebook::Facebook, &mastodon::Mastodon, &bluesky::Bluesky];
 
 pub fn for_platform(platform: Platform) -> Option<&'static dyn Importer> {
     ALL.iter().copied().find(|i| i.platform() == platform)
