@@ -76,6 +76,12 @@ fn posts_json(root: &str) -> String {
     "title": "Alice Jensen added a new photo."
   },
   {
+    "timestamp": 1501154548,
+    "attachments": [{"data": [{"event": {"name": "Hapkido show", "start_timestamp": 1501174800,
+                                         "end_timestamp": 1501185600, "secret": "not picked"}}]}],
+    "data": [{"update_timestamp": 1501154548}]
+  },
+  {
     "timestamp": 1565517349, "attachments": [], "data": [{"update_timestamp": 1565517349}],
     "title": "Alice Jensen shared a video from the playlist Trailers."
   },
@@ -289,7 +295,7 @@ fn the_2024_export_reads_posts_comments_and_media() {
     );
 
     let posts = normalize_all(&out);
-    assert_eq!(posts.len(), 9, "{:?}", posts.keys());
+    assert_eq!(posts.len(), 10, "{:?}", posts.keys());
     assert_eq!(posts.values().filter(|p| p.kind == "comment").count(), 3);
     for (id, post) in &posts {
         let shown = format!("{post:?}");
@@ -346,6 +352,12 @@ fn the_2024_export_reads_posts_comments_and_media() {
         Some("Alice Jensen shared a video from the playlist Trailers.")
     );
 
+    let event = at(&posts, 1501154548);
+    assert_eq!(
+        event.engagement.as_ref().unwrap()["events"],
+        json!([{"name": "Hapkido show", "start_timestamp": 1501174800, "end_timestamp": 1501185600}])
+    );
+
     let video = at(&posts, 1319393272);
     assert_eq!(video.text, "");
     assert_eq!(video.media.len(), 1, "the missing file stays referenced");
@@ -380,7 +392,7 @@ fn both_layouts_give_the_same_ids() {
             .collect()
     };
     assert_eq!(posts(&new), posts(&old));
-    assert_eq!(posts(&new).len(), 6);
+    assert_eq!(posts(&new).len(), 7);
 }
 
 #[test]
@@ -399,7 +411,7 @@ fn an_import_stores_posts_and_files_and_twice_adds_nothing() {
     );
 
     let posts = env.posts("facebook");
-    assert_eq!(posts.len(), 9);
+    assert_eq!(posts.len(), 10);
     let photo = posts
         .iter()
         .find(|p| p.created_at == Some(1354805114))
@@ -447,6 +459,6 @@ fn an_import_stores_posts_and_files_and_twice_adds_nothing() {
     assert_eq!(again.items_new, 0);
     assert_eq!(again.media_new, 0);
     assert_eq!(again.posts_created, 0);
-    assert_eq!(env.posts("facebook").len(), 9);
+    assert_eq!(env.posts("facebook").len(), 10);
     assert_eq!(env.stored_media().len(), 3);
 }

@@ -126,6 +126,11 @@ fn export_2024(dir: &Path) -> std::path::PathBuf {
             MESSAGE.into(),
         ),
         (
+            "your_instagram_activity/comments/post_comments_1.json".into(),
+            br#"[{"media_owner": "bob", "string_map_data": {"Comment": {"value": "Nice"}}}]"#
+                .to_vec(),
+        ),
+        (
             "personal_information/personal_information/personal_information.json".into(),
             b"{}".to_vec(),
         ),
@@ -337,6 +342,12 @@ fn the_2024_export_reads_posts_stories_reels_and_media() {
     );
     assert!(
         skipped.iter().any(|s| s.contains("1 media files")),
+        "{skipped:?}"
+    );
+    assert!(
+        skipped
+            .iter()
+            .any(|s| s.contains("Instagram comments are not imported")),
         "{skipped:?}"
     );
     assert!(out.unreadable.is_empty());

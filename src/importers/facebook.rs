@@ -476,7 +476,15 @@ fn engagement(record: &Record) -> Option<Value> {
     }
     let events: Vec<Value> = record
         .attachment_data()
-        .filter_map(|d| d.event.clone())
+        .filter_map(|d| d.event.as_ref())
+        .map(|event| {
+            let pick = |field: &str| event.get(field).cloned().unwrap_or(Value::Null);
+            without_nulls(json!({
+                "name": pick("name"),
+                "start_timestamp": pick("start_timestamp"),
+                "end_timestamp": pick("end_timestamp"),
+            }))
+        })
         .collect();
     if !events.is_empty() {
         e.insert("events".into(), Value::Array(events));

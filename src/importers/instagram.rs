@@ -122,7 +122,24 @@ impl Importer for Instagram {
         if meta::has_messages(archive) {
             out.skip("messages", "Instagram direct messages are not imported");
         }
+        report_not_imported(archive, out);
         Ok(())
+    }
+}
+
+/// Lines for the result page about the person's own words this importer leaves out:
+/// Threads posts (another platform, in Instagram's export) and comments, whose records
+/// name neither the post nor its id, and whose field names are localised.
+fn report_not_imported(archive: &Archive, out: &mut dyn Sink) {
+    let names = |wanted: fn(&str) -> bool| archive.entries().iter().any(|e| wanted(e.name()));
+    if names(|n| n == "threads_and_replies.json") {
+        out.skip(
+            "threads",
+            "Threads posts in the Instagram export are not imported",
+        );
+    }
+    if names(|n| n.starts_with("post_comments_") || n == "reels_comments.json") {
+        out.skip("comments", "Instagram comments are not imported");
     }
 }
 
@@ -371,12 +388,13 @@ fn engagement(content: Content, post: &Post) -> Option<Value> {
 
 /// Exif fields a person may search or look at, from all of a media file's exif objects.
 fn picked_exif(media: &Media) -> Map<String, Value> {
-    const TEXT: [(&str, &str); 4] = [
+    /// Kept as written: dates and names.
+    const TEXT: [(&str, &str); 3] = [
         ("date_time_original", "taken_at"),
         ("lens_make", "lens_make"),
         ("lens_model", "lens_model"),
-        ("shutter_speed", "shutter_speed"),
     ];
+    /// Made numbers where they are numeric strings.
     const NUMBERS: [&str; 5] = ["aperture", "iso", "focal_length", "latitude", "longitude"];
     let mut picked = Map::new();
     let objects = media
@@ -389,26 +407,31 @@ fn picked_exif(media: &Media) -> Map<String, Value> {
         .filter_map(Value::as_object);
     for object in objects {
         for (field, name) in TEXT {
-            if let Some(value) = object.get(field).filter(|v| !v.is_null()) {
-                let value = match meta::number(value) {
-                    Some(n) if field == "shutter_speed" => json!(n),
-                    _ => value.clone(),
-                };
-                picked.entry(name).or_insert(value);
+            if let Some(value) = object.get(field).filter(|v| v.is_string()) {
+                picked.entry(name).or_insert(value.clone());
             }
         }
         for field in NUMBERS {
             if let Some(n) = object.get(field).and_then(meta::number) {
-                let n = if n.fract() == 0.0 && n.abs() < 1e15 {
-                    json!(n as i64)
-                } else {
-                    json!(n)
-                };
-                picked.entry(field).or_insert(n);
+                picked.entry(field).or_insert(number_json(n));
             }
+        }
+        // Seconds ("0.0041") or a fraction ("1/120"): a number when it is one.
+        if let Some(value) = object.get("shutter_speed").filter(|v| !v.is_null()) {
+            let value = meta::number(value).map_or_else(|| value.clone(), number_json);
+            picked.entry("shutter_speed").or_insert(value);
         }
     }
     picked
+}
+
+/// An integer stays an integer (`"iso": 160`), anything else a float.
+fn number_json(n: f64) -> Value {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        json!(n as i64)
+    } else {
+        json!(n)
+    }
 }
 
 /// The first real coordinate (Instagram writes 0,0 for none).
