@@ -548,3 +548,36 @@ fn the_same_post_in_every_layout_is_one_post() {
         1
     );
 }
+
+#[test]
+fn a_big_posts_file_is_read_in_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let records: Vec<String> = (0..2500)
+        .map(|n| {
+            format!(
+                r#"{{"media": [{{"uri": "media/posts/202301/{n}_n_{n}.jpg", "creation_timestamp": {}, "title": "post {n}"}}]}}"#,
+                1672531200 + n
+            )
+        })
+        .collect();
+    let posts = format!("[{}]", records.join(",\n"));
+    let path = dir.path().join("big.zip");
+    write_zip(&path, &[("content/posts_1.json", posts.as_bytes())]);
+    let out = collect(&path);
+    assert_eq!(out.items.len(), 3, "1000 records per raw item");
+    assert!(
+        out.items[0]
+            .external_id
+            .starts_with("content/posts_1.json#0:")
+    );
+    let all = normalize_all(&out);
+    assert_eq!(all.len(), 2500);
+    assert_eq!(all["post:1672533699:2499_n_2499"].text, "post 2499");
+    assert!(
+        out.skipped
+            .iter()
+            .any(|(_, r)| r.contains("2500 media files")),
+        "{:?}",
+        out.skipped
+    );
+}
