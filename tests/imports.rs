@@ -212,7 +212,7 @@ async fn a_cut_off_upload_is_not_shown_as_complete_and_leaves_no_file() {
     let deadline = Instant::now() + Duration::from_secs(10);
     let import = loop {
         let list = api.get("/api/v1/imports").await.json();
-        if let Some(first) = list["imports"].as_array().and_then(|a| a.first()).cloned()
+        if let Some(first) = list["items"].as_array().and_then(|a| a.first()).cloned()
             && first["status"] != "uploading"
         {
             break first;
@@ -264,7 +264,7 @@ async fn imports_of_other_users_are_not_reachable() {
     let theirs = server.api(&bob).get(&format!("/api/v1/imports/{id}")).await;
     assert_eq!(theirs.status, 404);
     let list = server.api(&bob).get("/api/v1/imports").await.json();
-    assert_eq!(list["imports"].as_array().unwrap().len(), 0);
+    assert_eq!(list["items"].as_array().unwrap().len(), 0);
     let browser = server.browser();
     browser.login_ok("bob", "another good password").await;
     assert_eq!(browser.get(&format!("/imports/{id}")).await.status, 404);
@@ -322,4 +322,223 @@ async fn an_upload_needs_the_csrf_token_and_a_bad_file_fails_clearly() {
         .map(|d| d.count())
         .unwrap_or(0);
     assert_eq!(left, 0, "the uploaded file was not removed");
+}
+
+fn count(dir: &std::path::Path, sql: &str) -> i64 {
+    let db = rusqlite::Connection::open_with_flags(
+        dir.join("lifeboat.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    db.busy_timeout(Duration::from_secs(5)).unwrap();
+    db.query_row(sql, [], |r| r.get(0)).unwrap_or(0)
+}
+
+#[test]
+fn a_killed_import_finishes_when_run_again() {
+    let work = tempfile::tempdir().unwrap();
+    let zip = work.path().join("twitter.zip");
+    twitter_archive(&zip, 20_000, 300);
+    let dir = user_dir();
+    let args = ["import", "--user", "alice", zip.to_str().unwrap()];
+    let mut child = lifeboat(dir.path())
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count(dir.path(), "SELECT COUNT(*) FROM posts") < 1000 {
+        assert!(
+            Instant::now() < deadline,
+            "the import made no posts in time"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the import ended before it was killed"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    send_signal(child.id(), libc::SIGKILL);
+    child.wait().unwrap();
+    let partial = count(dir.path(), "SELECT COUNT(*) FROM posts");
+    assert!(
+        partial < 20_000,
+        "killed too late to prove anything ({partial} posts)"
+    );
+
+    let summary = cli_ok(dir.path(), &args, None);
+    assert!(summary.contains("posts:"), "{summary}");
+    assert_eq!(
+        count(
+            dir.path(),
+            "SELECT COUNT(*) FROM posts WHERE kind != 'like'"
+        ),
+        20_000
+    );
+    assert_eq!(
+        count(
+            dir.path(),
+            "SELECT COUNT(DISTINCT platform_post_id) FROM posts"
+        ),
+        count(dir.path(), "SELECT COUNT(*) FROM posts")
+    );
+    assert_eq!(
+        count(
+            dir.path(),
+            "SELECT COUNT(*) FROM ingested_items WHERE status != 'completed'"
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            dir.path(),
+            "SELECT COUNT(*) FROM media WHERE status = 'completed'"
+        ),
+        300
+    );
+    assert_eq!(count(dir.path(), "SELECT COUNT(*) FROM connections"), 1);
+    // The killed run is recorded as interrupted, the second as completed.
+    assert_eq!(
+        count(
+            dir.path(),
+            "SELECT COUNT(*) FROM imports WHERE status = 'failed' AND error LIKE '%interrupted%'"
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            dir.path(),
+            "SELECT COUNT(*) FROM imports WHERE status = 'completed'"
+        ),
+        1
+    );
+    let verified = cli_ok(dir.path(), &["verify"], None);
+    assert!(
+        verified.contains("300 files checked, 0 missing, 0 altered"),
+        "{verified}"
+    );
+}
+
+#[test]
+fn an_export_goes_into_the_live_connection_of_its_platform() {
+    let env = ImportEnv::new();
+    let live = env
+        .app
+        .db
+        .write_blocking(|c| {
+            let new = lifeboat::db::connections::NewConnection {
+                user_id: env.user_id,
+                platform: "twitter",
+                kind: "api",
+                label: "@rescuer",
+                url: None,
+                handle: Some("rescuer"),
+                credentials: None,
+            };
+            Ok(lifeboat::db::connections::insert(c, &new, 0)?)
+        })
+        .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let zip = work.path().join("twitter.zip");
+    twitter_archive(&zip, 50, 2);
+    let first = env.import(&zip, None).unwrap();
+    assert_eq!(first.connection_id, live);
+    assert_eq!(first.posts_created, 50);
+    let again = env.import(&zip, None).unwrap();
+    assert_eq!(
+        (again.items_new, again.posts_created, again.media_new),
+        (0, 0, 0)
+    );
+    assert_eq!(env.count("SELECT COUNT(*) FROM connections"), 1);
+    assert_eq!(env.count("SELECT COUNT(*) FROM posts"), 50);
+}
+
+/// Polls an import through the API until it is no longer running.
+async fn finished_import(api: &Api, id: i64) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let import = api.get(&format!("/api/v1/imports/{id}")).await.json();
+        if !["uploading", "reading", "processing"].contains(&import["status"].as_str().unwrap()) {
+            return import;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "import {id} still running: {import}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_uploaded_export_lands_in_the_archive_once() {
+    let mut server = Server::start();
+    add_user(server.data_dir(), "alice", "correct horse battery", true);
+    let key = api_key(server.data_dir(), "alice");
+    let api = server.api(&key);
+    let work = tempfile::tempdir().unwrap();
+    let zip = work.path().join("twitter-2026.zip");
+    twitter_archive(&zip, 500, 5);
+    let bytes = std::fs::read(&zip).unwrap();
+
+    // Through the page, as a browser sends the form.
+    let browser = server.browser();
+    browser.login_ok("alice", "correct horse battery").await;
+    let csrf = csrf_token(&browser.get("/imports").await.body).unwrap();
+    let sent = browser
+        .upload(
+            &format!("/imports?csrf_token={csrf}"),
+            None,
+            "twitter-2026.zip",
+            bytes.clone(),
+        )
+        .await;
+    assert_eq!(sent.status, 303, "{}", sent.body);
+    let id: i64 = sent
+        .location()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let import = finished_import(&api, id).await;
+    assert_eq!(import["status"], "completed", "{import}");
+    assert_eq!(import["platform"], "twitter");
+    assert_eq!(import["posts_created"], 500);
+    assert_eq!(import["media_copied"], 5);
+    let page = browser.get(&format!("/imports/{id}")).await;
+    assert!(page.body.contains("badge completed"), "{}", page.body);
+    assert!(page.body.contains("500 new"), "{}", page.body);
+
+    // Again through the API, forced to the platform: nothing new.
+    let sent = api
+        .upload(
+            "/api/v1/imports",
+            Some("twitter"),
+            "twitter-2026.zip",
+            bytes,
+        )
+        .await;
+    assert_eq!(sent.status, 202, "{}", sent.body);
+    let again = finished_import(&api, sent.json()["id"].as_i64().unwrap()).await;
+    assert_eq!(again["status"], "completed", "{again}");
+    assert_eq!(
+        (again["items_new"].as_i64(), again["posts_created"].as_i64()),
+        (Some(0), Some(0))
+    );
+
+    let posts = api
+        .get("/api/v1/posts?platform=twitter&limit=200")
+        .await
+        .json();
+    assert_eq!(posts["items"].as_array().unwrap().len(), 200);
+    let found = api.get("/api/v1/posts?q=lifeboats").await.json();
+    assert!(!found["items"].as_array().unwrap().is_empty());
+    server.stop();
+    assert_eq!(count(server.data_dir(), "SELECT COUNT(*) FROM posts"), 500);
+    let left = std::fs::read_dir(server.data_dir().join("uploads"))
+        .unwrap()
+        .count();
+    assert_eq!(left, 0, "uploaded files are removed once imported");
 }

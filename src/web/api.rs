@@ -260,7 +260,7 @@ async fn imports(State(state): State<AppState>, ApiUser(user): ApiUser) -> ApiRe
         .db
         .read(move |c| Ok(db::imports::for_user(c, user.id, 100)?))
         .await?;
-    Ok(Json(json!({ "imports": imports })))
+    Ok(Json(json!({ "items": imports, "cursor": null })))
 }
 
 /// One import with its counts; `skipped` lists what was not imported and why.
