@@ -5,7 +5,7 @@
 //! their array in one key (`{"ig_stories": [...]}`), which `json_array_chunks` reads alike.
 //!
 //! Instagram gives no post ids and no permalinks in these files. A post's id is built from
-//! what stays the same from one export to the next: its kind, its time and the file name of
+//! what stays the same from one export to the next: its kind, and the time and file name of
 //! its first media file, which Instagram names after its own media id
 //! (`media/posts/202203/<digits>_n_<id>.jpg`). So the same post from a 2022 and a 2025
 //! export, or from the same export imported twice, is one post. Editing a caption keeps
@@ -340,11 +340,17 @@ impl Post {
     }
 }
 
-/// `<kind>:<unix time>:<first media file's stem>`; a post without media (none seen in real
-/// exports) uses a hash of its caption instead.
+/// `<kind>:<unix time>:<first media file's stem>`. The time is the first media file's:
+/// every layout gives it, while the post-level time exists only for carousels. A post
+/// without media (none seen in real exports) uses a hash of its caption instead.
 fn post_id(content: Content, record: &Value) -> Result<String> {
     let post = Post::parse(content, record)?;
-    let when = post.created_at().unwrap_or(0);
+    let when = post
+        .media
+        .first()
+        .and_then(|m| m.creation_timestamp)
+        .or(post.creation_timestamp)
+        .unwrap_or(0);
     let key = match post.media_files().first() {
         Some(file) => meta::file_stem(&file.uri).to_string(),
         None => meta::short_hash(post.caption()),
