@@ -16,7 +16,8 @@ use sha2::{Digest, Sha256};
 const COMMENTS: &str = "id,permalink,date,ip,subreddit,gildings,link,parent,body,media\n\
 kx1a2b3,https://www.reddit.com/r/rust/comments/18abcde/borrowck_woes/kx1a2b3/,2024-01-12 17:29:56 UTC,,rust,0,https://www.reddit.com/r/rust/comments/18abcde/borrowck_woes/,,\"&gt; the borrow checker hates me\n\nIt does not, it \"\"loves\"\" you &amp; wants you safe.\nSee <https://doc.rust-lang.org>\",\n\
 kx1a2b4,https://www.reddit.com/r/rust/comments/18abcde/borrowck_woes/kx1a2b4/,2024-01-12 18:00:00 UTC,,rust,1,https://www.reddit.com/r/rust/comments/18abcde/borrowck_woes/,kx1a2b3,[removed],\n\
-kx1a2b5,https://www.reddit.com/r/pics/comments/18zzzzz/sunset/kx1a2b5/,2024-02-01 08:00:00 UTC,,pics,0,https://www.reddit.com/r/pics/comments/18zzzzz/sunset/,,Nice one,https://i.redd.it/abc123.png\n";
+kx1a2b5,https://www.reddit.com/r/pics/comments/18zzzzz/sunset/kx1a2b5/,2024-02-01 08:00:00 UTC,,pics,0,https://www.reddit.com/r/pics/comments/18zzzzz/sunset/,,Nice one,https://i.redd.it/abc123.png\n\
+kx1a2b6,https://www.reddit.com/r/rust/comments/18abcde/borrowck_woes/kx1a2b6/,2024-01-13 09:00:00 UTC,,rust,0,https://www.reddit.com/r/rust/comments/18abcde/borrowck_woes/,t1_kx1a2b4,Older exports write fullnames,\n";
 
 /// Fewer columns than comments.csv, no bodies: only read when comments.csv is missing.
 const COMMENT_HEADERS: &str = "id,permalink,date,ip,subreddit,gildings,link,parent\n\
@@ -132,6 +133,7 @@ fn reads_posts_comments_and_saved_items_by_column_name() {
             "t1_kx1a2b3",
             "t1_kx1a2b4",
             "t1_kx1a2b5",
+            "t1_kx1a2b6",
             "t3_18abcde",
             "t3_18ddddd",
             "t3_18zzzzz"
@@ -170,6 +172,13 @@ fn reads_posts_comments_and_saved_items_by_column_name() {
         removed.reply_to.as_deref(),
         Some("t1_kx1a2b3"),
         "bare parent id → t1_"
+    );
+
+    let (_, prefixed) = find(&all, "t1_kx1a2b6");
+    assert_eq!(
+        prefixed.reply_to.as_deref(),
+        Some("t1_kx1a2b4"),
+        "not t1_t1_"
     );
 
     let (_, with_media) = find(&all, "t1_kx1a2b5");
@@ -396,7 +405,7 @@ fn imports_end_to_end_once() {
     assert!(summary.skipped.iter().any(|s| s.what == "statistics.csv"));
 
     let rows = env.posts("reddit");
-    assert_eq!(rows.len(), 8);
+    assert_eq!(rows.len(), 9);
     let comment = env.post("reddit", "t1_kx1a2b3");
     assert_eq!(comment.kind, "comment");
     assert!(comment.text.starts_with("> the borrow checker"));
@@ -410,5 +419,5 @@ fn imports_end_to_end_once() {
 
     let again = env.import(&path, None).expect("second import");
     assert_eq!(again.items_new, 0);
-    assert_eq!(env.posts("reddit").len(), 8);
+    assert_eq!(env.posts("reddit").len(), 9);
 }

@@ -611,3 +611,20 @@ fn imports_end_to_end_once() {
     assert_eq!(again.media_new, 0);
     assert_eq!(env.posts("youtube").len(), 14);
 }
+
+#[test]
+fn a_watch_history_file_on_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("watch-history.json");
+    std::fs::write(&path, WATCH_HISTORY).unwrap();
+    let out = read(&path);
+    let all = posts(&out);
+    assert_eq!(all.len(), 5, "six records, one ad");
+    assert!(
+        out.skipped
+            .iter()
+            .all(|(_, reason)| reason.contains("Google Ads")),
+        "{:?}",
+        out.skipped
+    );
+}

@@ -421,10 +421,13 @@ fn normalize_post(row: &Map<String, Value>) -> NewPost {
 
 fn normalize_comment(row: &Map<String, Value>) -> NewPost {
     let link = field(row, "link").map(absolute);
-    // `parent` is the bare id of the comment answered, empty for a top-level comment,
-    // which answers the post in `link`.
+    // `parent` is the bare id of the comment answered (a fullname in some exports), empty
+    // for a top-level comment, which answers the post in `link`.
     let reply_to = match field(row, "parent") {
-        Some(parent) => Some(fullname("t1_", parent)),
+        Some(parent) if parent.starts_with("t1_") || parent.starts_with("t3_") => {
+            Some(parent.to_string())
+        }
+        Some(parent) => Some(format!("t1_{parent}")),
         None => link
             .as_deref()
             .and_then(post_id_in)

@@ -173,7 +173,7 @@ struct Rows {
     chunk: Chunk,
     /// Route files and photos named by the rows (relative to the export root).
     referenced: Vec<String>,
-    /// Rows without a date whose route is a GPX file: emitted after the GPX is read.
+    /// Rows with no date whose route is a GPX file: emitted after the GPX is read.
     undated: Vec<Map<String, Value>>,
 }
 
@@ -192,7 +192,10 @@ impl Rows {
                 .map(|(h, v)| (h.clone(), Value::String(String::from_utf8_lossy(v).into())))
                 .collect();
             self.referenced.extend(files_of(&row).map(str::to_string));
-            if date_of(&row).is_none() && route_of(&row).is_some_and(is_gpx) {
+            // Only a missing date: an unreadable one would hold every row of an export
+            // whose dates are in another format.
+            let undated = column(&row, &["Activity Date", "date"]).is_none();
+            if undated && route_of(&row).is_some_and(is_gpx) {
                 self.undated.push(row);
                 continue;
             }
