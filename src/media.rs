@@ -166,6 +166,12 @@ impl Downloader {
 
     async fn download(&self, m: &ClaimedMedia) -> Result<DownloadedFile, Failure> {
         let url = Url::parse(&m.url).map_err(|e| Failure::Refused(format!("not a URL: {e}")))?;
+        if url.scheme() == "archive" {
+            // A file an export referred to but did not contain: nowhere to fetch it from.
+            return Err(Failure::Refused(
+                "the export did not contain this file".into(),
+            ));
+        }
         let trusted = m
             .connection_url
             .as_deref()
@@ -263,18 +269,7 @@ impl Downloader {
         file_name: &str,
         reader: &mut dyn std::io::Read,
     ) -> Result<DownloadedFile> {
-        let content_type = mime_guess::from_path(file_name)
-            .first()
-            .map(|m| m.to_string())
-            .unwrap_or_else(|| "application/octet-stream".into());
-        let ext = std::path::Path::new(file_name)
-            .extension()
-            .and_then(|e| e.to_str())
-            .filter(|e| e.len() <= 8 && e.chars().all(|c| c.is_ascii_alphanumeric()))
-            .map(str::to_ascii_lowercase)
-            .unwrap_or_else(|| extension_for(&content_type));
         let url_hash = db::media::url_sha256(url);
-        let relative = format!("{user_id}/{platform}/{url_hash}.{ext}");
         let tmp_dir = self.root.join(".tmp");
         std::fs::create_dir_all(&tmp_dir)
             .with_context(|| format!("cannot write under {}", self.root.display()))?;
@@ -283,6 +278,7 @@ impl Downloader {
             .with_context(|| format!("cannot write {}", tmp_path.display()))?;
         let mut hasher = Sha256::new();
         let mut size: u64 = 0;
+        let mut sniffed = None;
         let mut buf = vec![0u8; 256 * 1024];
         loop {
             let n = reader
@@ -291,12 +287,30 @@ impl Downloader {
             if n == 0 {
                 break;
             }
+            if size == 0 {
+                sniffed = infer::get(&buf[..n]).map(|t| t.mime_type());
+            }
             size += n as u64;
             hasher.update(&buf[..n]);
             writer
                 .write_all(&buf[..n])
                 .with_context(|| format!("cannot write {file_name} into the media store"))?;
         }
+        // The name says what a file is; exports with extension-less names (Instagram)
+        // are typed by their first bytes instead.
+        let named = mime_guess::from_path(file_name)
+            .first()
+            .map(|m| m.to_string());
+        let content_type = named
+            .or(sniffed.map(str::to_string))
+            .unwrap_or_else(|| "application/octet-stream".into());
+        let ext = std::path::Path::new(file_name)
+            .extension()
+            .and_then(|e| e.to_str())
+            .filter(|e| e.len() <= 8 && e.chars().all(|c| c.is_ascii_alphanumeric()))
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_else(|| extension_for(&content_type));
+        let relative = format!("{user_id}/{platform}/{url_hash}.{ext}");
         writer
             .persist(&self.root.join(&relative))
             .with_context(|| format!("cannot write {file_name} into the media store"))?;

@@ -73,6 +73,7 @@ pub fn record_imported(
              ON CONFLICT (user_id, platform, url_sha256) DO UPDATE SET
                  path = excluded.path, content_type = excluded.content_type, size = excluded.size,
                  sha256 = excluded.sha256, status = 'completed', last_error = NULL,
+                 kind = COALESCE(media.kind, excluded.kind),
                  claimed_by = NULL, updated_at = excluded.updated_at
              WHERE media.status != 'completed'",
         )?
