@@ -552,6 +552,26 @@ fn records_in_chunks_and_only_from_the_tree() {
         )
     );
 
+    // The same record bytes under two keys (one block): both are records.
+    let like = json!({"$type": "app.bsky.feed.like", "createdAt": "2024-01-02T03:04:05Z",
+        "subject": {"uri": "at://did:plc:bob/app.bsky.feed.post/1", "cid": "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm"}});
+    let twice = dir.path().join("twice.car");
+    std::fs::write(
+        &twice,
+        repository(
+            &[
+                ("app.bsky.feed.like/3aaaaaaaaaaaa".into(), like.clone()),
+                ("app.bsky.feed.like/3bbbbbbbbbbbb".into(), like),
+            ],
+            &[],
+            0,
+        ),
+    )
+    .unwrap();
+    let posts = normalize_all(&collect(&twice));
+    assert!(posts.contains_key("app.bsky.feed.like/3aaaaaaaaaaaa"));
+    assert!(posts.contains_key("app.bsky.feed.like/3bbbbbbbbbbbb"));
+
     // A record the tree names but the file lacks is reported, the rest imports.
     let partial = dir.path().join("partial.car");
     std::fs::write(&partial, repository(&tree[..3], &[], 1)).unwrap();
