@@ -464,6 +464,8 @@ fn archive_2024_zip() {
         ],
         "avatar and header are not post media"
     );
+    let skipped: Vec<&str> = out.skipped.iter().map(|(what, _)| what.as_str()).collect();
+    assert_eq!(skipped, vec!["avatar.jpg", "header.jpeg"]);
     // The outbox is one compact line.
     assert!(!archive_2024()[0].1.contains(&b'\n'));
 }

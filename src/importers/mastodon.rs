@@ -144,6 +144,12 @@ impl Importer for Mastodon {
                 )?;
             }
         }
+        for entry in &layout.pictures {
+            out.skip(
+                &entry.path,
+                "profile pictures (avatar, header) are not imported",
+            );
+        }
         for entry in &layout.media {
             let Some(url) = file_url(&entry.path) else {
                 continue;
@@ -167,6 +173,8 @@ struct Layout {
     likes: Option<Entry>,
     bookmarks: Option<Entry>,
     media: Vec<Entry>,
+    /// `avatar.*` and `header.*` beside `actor.json`.
+    pictures: Vec<Entry>,
 }
 
 impl Layout {
@@ -189,7 +197,15 @@ impl Layout {
             .filter(|e| e.path.starts_with(&prefix) && e.path.contains(MEDIA_DIR))
             .cloned()
             .collect();
+        let pictures = archive
+            .entries()
+            .iter()
+            .filter(|e| folder(&e.path) == root)
+            .filter(|e| e.name().starts_with("avatar.") || e.name().starts_with("header."))
+            .cloned()
+            .collect();
         Ok(Layout {
+            pictures,
             actor: beside("actor.json"),
             likes: beside("likes.json"),
             bookmarks: beside("bookmarks.json"),
