@@ -5,16 +5,14 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::collections::BTreeMap;
 
 use common::imports::*;
 use ipld_core::cid::Cid;
 use ipld_core::cid::multihash::Multihash;
 use ipld_core::ipld::Ipld;
-use lifeboat::connectors::{Codec, ItemRef, NewPost, RawPost};
 use lifeboat::importers::bluesky::{self, Bluesky};
-use lifeboat::importers::{self, Archive, Collected, Importer, Limits};
+use lifeboat::importers::{Archive, Collected, Importer, Limits};
 use lifeboat::platform::Platform;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -23,18 +21,6 @@ const V3: &str = "bluesky/bnewbold.robocracy.org.20250310005405.car";
 const V3_DID: &str = "did:plc:nhxcyu4ewwhl5pqil4dotqjo";
 const LEGACY: &str = "bluesky/paul_staging.repo.car";
 const LEGACY_DID: &str = "did:plc:cmpvykrzb2l22kj4ojlv3ox4";
-
-fn collect(path: &Path) -> Collected {
-    let mut archive = Archive::open(path, Limits::default()).expect("open export");
-    assert!(
-        Bluesky.detect(&mut archive),
-        "not detected: {}",
-        path.display()
-    );
-    let mut out = Collected::default();
-    Bluesky.read(&mut archive, &mut out).expect("read export");
-    out
-}
 
 /// Every record of the raw items, in order.
 fn records(out: &Collected) -> Vec<Value> {
@@ -46,34 +32,6 @@ fn records(out: &Collected) -> Vec<Value> {
             payload["records"].as_array().expect("records").clone()
         })
         .collect()
-}
-
-fn raw_posts(out: &Collected) -> Vec<RawPost> {
-    out.items
-        .iter()
-        .flat_map(|item| {
-            Bluesky
-                .split(&ItemRef {
-                    content_type: &item.content_type,
-                    source_url: item.source_url.as_deref(),
-                    payload: &item.payload,
-                })
-                .expect("split")
-        })
-        .collect()
-}
-
-fn normalize_all(out: &Collected) -> HashMap<String, NewPost> {
-    let mut posts = HashMap::new();
-    for raw in raw_posts(out) {
-        let post = Bluesky.normalize(&raw).expect("normalize");
-        assert!(
-            posts.insert(raw.platform_post_id.clone(), post).is_none(),
-            "{} twice",
-            raw.platform_post_id
-        );
-    }
-    posts
 }
 
 fn collections(records: &[Value]) -> BTreeMap<String, usize> {
@@ -88,7 +46,7 @@ fn collections(records: &[Value]) -> BTreeMap<String, usize> {
 
 #[test]
 fn legacy_repository_walks_only_the_live_tree() {
-    let out = collect(&fixture(LEGACY));
+    let out = collect(&Bluesky, &fixture(LEGACY));
     let records = records(&out);
     // 458 blocks, 28 of them commits: only the 185 records of the current tree count.
     assert_eq!(records.len(), 185);
@@ -106,7 +64,7 @@ fn legacy_repository_walks_only_the_live_tree() {
     assert_eq!(first["version"], 2);
     assert!(first["rev"].is_null());
 
-    let posts = normalize_all(&out);
+    let posts = posts_by_id(&Bluesky, &out);
     assert_eq!(posts.len(), 176);
 
     // The legacy blob form ({"cid", "mimeType"}) still gives the file.
@@ -148,7 +106,7 @@ fn legacy_repository_walks_only_the_live_tree() {
 
 #[test]
 fn v3_repository_posts_likes_reposts_and_other_collections() {
-    let out = collect(&fixture(V3));
+    let out = collect(&Bluesky, &fixture(V3));
     let records = records(&out);
     assert_eq!(records.len(), 38);
     let by = collections(&records);
@@ -193,7 +151,7 @@ fn v3_repository_posts_likes_reposts_and_other_collections() {
             .any(|(what, _)| what.contains("blue.linkat.board (1)"))
     );
 
-    let posts = normalize_all(&out);
+    let posts = posts_by_id(&Bluesky, &out);
     assert_eq!(posts.len(), 23 + 2 + 1, "only posts, likes and reposts");
     assert!(!posts.contains_key("self"));
 
@@ -257,20 +215,23 @@ fn v3_repository_posts_likes_reposts_and_other_collections() {
 
 #[test]
 fn other_samples_and_stable_ids() {
-    let valid = collect(&fixture("bluesky/valid_repo.car"));
+    let valid = collect(&Bluesky, &fixture("bluesky/valid_repo.car"));
     assert_eq!(records(&valid).len(), 6);
-    let posts = normalize_all(&valid);
+    let posts = posts_by_id(&Bluesky, &valid);
     assert_eq!(posts.len(), 4);
     assert_eq!(posts["3lhmydhdj6s23"].kind, "reply");
 
     // Only follows: raw records, no posts.
-    let green = collect(&fixture("bluesky/greenground.repo.car"));
+    let green = collect(&Bluesky, &fixture("bluesky/greenground.repo.car"));
     assert_eq!(records(&green).len(), 2);
-    assert!(raw_posts(&green).is_empty());
+    assert!(raw_posts(&Bluesky, &green).is_empty());
 
     let ids =
         |out: Collected| -> Vec<String> { out.items.into_iter().map(|i| i.external_id).collect() };
-    assert_eq!(ids(collect(&fixture(V3))), ids(collect(&fixture(V3))));
+    assert_eq!(
+        ids(collect(&Bluesky, &fixture(V3))),
+        ids(collect(&Bluesky, &fixture(V3)))
+    );
 }
 
 #[test]
@@ -284,16 +245,14 @@ fn any_file_name_a_zip_and_not_a_car() {
     ] {
         let path = dir.path().join(name.replace(':', "_"));
         std::fs::write(&path, &bytes).unwrap();
-        let mut archive = Archive::open(&path, Limits::default()).unwrap();
-        let detected = importers::detect(&mut archive, None).expect("detected");
-        assert_eq!(detected.platform(), Platform::Bluesky, "{name}");
+        assert_eq!(detected_platform(&path), Platform::Bluesky, "{name}");
     }
     let zip = dir.path().join("bluesky.zip");
     write_zip(
         &zip,
         &[("backup/repo.car", &bytes), ("README.txt", b"my repo")],
     );
-    assert_eq!(records(&collect(&zip)).len(), 6);
+    assert_eq!(records(&collect(&Bluesky, &zip)).len(), 6);
 
     // JSON, text and a CAR that is not version 1 are not claimed.
     for (name, content) in [
@@ -303,8 +262,7 @@ fn any_file_name_a_zip_and_not_a_car() {
     ] {
         let path = dir.path().join(name);
         std::fs::write(&path, content).unwrap();
-        let mut archive = Archive::open(&path, Limits::default()).unwrap();
-        assert!(!Bluesky.detect(&mut archive), "{name} claimed");
+        assert!(!detects(&Bluesky, &path), "{name} claimed");
     }
 }
 
@@ -514,12 +472,12 @@ fn records_in_chunks_and_only_from_the_tree() {
     let path = dir.path().join("big.car");
     std::fs::write(&path, &bytes).unwrap();
 
-    let out = collect(&path);
+    let out = collect(&Bluesky, &path);
     assert_eq!(out.items.len(), 3, "1201 records in chunks of 500");
     let all = records(&out);
     assert_eq!(all.len(), 1201);
     assert!(all.iter().all(|r| r["value"]["text"] != "deleted long ago"));
-    let posts = normalize_all(&out);
+    let posts = posts_by_id(&Bluesky, &out);
     assert_eq!(posts.len(), 1201);
     assert_eq!(posts["3k00000000007"].text, "post 7");
     assert_eq!(posts["3k00000000007"].created_at, Some(1704164645));
@@ -568,14 +526,14 @@ fn records_in_chunks_and_only_from_the_tree() {
         ),
     )
     .unwrap();
-    let posts = normalize_all(&collect(&twice));
+    let posts = posts_by_id(&Bluesky, &collect(&Bluesky, &twice));
     assert!(posts.contains_key("app.bsky.feed.like/3aaaaaaaaaaaa"));
     assert!(posts.contains_key("app.bsky.feed.like/3bbbbbbbbbbbb"));
 
     // A record the tree names but the file lacks is reported, the rest imports.
     let partial = dir.path().join("partial.car");
     std::fs::write(&partial, repository(&tree[..3], &[], 1)).unwrap();
-    let out = collect(&partial);
+    let out = collect(&Bluesky, &partial);
     assert_eq!(records(&out).len(), 2);
     assert!(
         out.skipped
@@ -615,9 +573,7 @@ fn import_end_to_end_twice() {
     );
     assert!(queued >= 3, "{queued} blob downloads queued");
 
-    let again = env.import(&path, None).expect("second import");
-    assert_eq!(again.items_new, 0);
-    assert_eq!(env.posts("bluesky").len(), 26);
+    env.assert_import_again_adds_nothing(&path, "bluesky");
 
     // The legacy repository into the same archive: its posts are added.
     env.import(&fixture(LEGACY), Some(Platform::Bluesky))

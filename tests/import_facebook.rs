@@ -12,8 +12,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use common::imports::*;
-use lifeboat::connectors::{Codec, ItemRef, NewPost};
-use lifeboat::importers::{Archive, Collected, Importer, Limits, facebook::Facebook};
+use lifeboat::connectors::NewPost;
+use lifeboat::importers::facebook::Facebook;
 use lifeboat::platform::Platform;
 use serde_json::json;
 
@@ -178,40 +178,6 @@ fn export_old(dir: &Path) -> PathBuf {
     root
 }
 
-fn collect(path: &Path) -> Collected {
-    let mut archive = Archive::open(path, Limits::default()).expect("open export");
-    assert!(
-        Facebook.detect(&mut archive),
-        "not detected: {}",
-        path.display()
-    );
-    let mut out = Collected::default();
-    Facebook.read(&mut archive, &mut out).expect("read export");
-    out
-}
-
-fn normalize_all(out: &Collected) -> HashMap<String, NewPost> {
-    let mut posts = HashMap::new();
-    for item in &out.items {
-        let raws = Facebook
-            .split(&ItemRef {
-                content_type: &item.content_type,
-                source_url: item.source_url.as_deref(),
-                payload: &item.payload,
-            })
-            .expect("split");
-        for raw in raws {
-            let post = Facebook.normalize(&raw).expect("normalize");
-            assert!(
-                posts.insert(raw.platform_post_id.clone(), post).is_none(),
-                "{} twice",
-                raw.platform_post_id
-            );
-        }
-    }
-    posts
-}
-
 /// The one post created at `time`.
 fn at(posts: &HashMap<String, NewPost>, time: i64) -> &NewPost {
     let found: Vec<&NewPost> = posts
@@ -226,8 +192,7 @@ fn at(posts: &HashMap<String, NewPost>, time: i64) -> &NewPost {
 fn both_layouts_are_detected_and_other_exports_are_not() {
     let dir = tempfile::tempdir().unwrap();
     for path in [export_2024(dir.path()), export_old(dir.path())] {
-        let mut archive = Archive::open(&path, Limits::default()).unwrap();
-        assert!(Facebook.detect(&mut archive), "{}", path.display());
+        assert!(detects(&Facebook, &path), "{}", path.display());
     }
     let instagram = dir.path().join("instagram.zip");
     write_zip(
@@ -240,14 +205,13 @@ fn both_layouts_are_detected_and_other_exports_are_not() {
             ),
         ],
     );
-    let mut archive = Archive::open(&instagram, Limits::default()).unwrap();
-    assert!(!Facebook.detect(&mut archive));
+    assert!(!detects(&Facebook, &instagram));
 }
 
 #[test]
 fn the_2024_export_reads_posts_comments_and_media() {
     let dir = tempfile::tempdir().unwrap();
-    let out = collect(&export_2024(dir.path()));
+    let out = collect(&Facebook, &export_2024(dir.path()));
 
     // The cut-off second file is kept as it is; the rest reads.
     assert_eq!(out.unreadable.len(), 1, "{:?}", out.unreadable);
@@ -255,11 +219,7 @@ fn the_2024_export_reads_posts_comments_and_media() {
         out.unreadable[0].0,
         format!("{TOP}{ACTIVITY}/posts/your_posts_2.json")
     );
-    let skipped: Vec<String> = out
-        .skipped
-        .iter()
-        .map(|(w, r)| format!("{w}: {r}"))
-        .collect();
+    let skipped = skipped_lines(&out);
     assert!(
         skipped
             .iter()
@@ -294,7 +254,7 @@ fn the_2024_export_reads_posts_comments_and_media() {
             .all(|(_, kind, ..)| kind.as_deref() == Some("image"))
     );
 
-    let posts = normalize_all(&out);
+    let posts = posts_by_id(&Facebook, &out);
     assert_eq!(posts.len(), 10, "{:?}", posts.keys());
     assert_eq!(posts.values().filter(|p| p.kind == "comment").count(), 3);
     for (id, post) in &posts {
@@ -383,8 +343,8 @@ fn the_2024_export_reads_posts_comments_and_media() {
 #[test]
 fn both_layouts_give_the_same_ids() {
     let dir = tempfile::tempdir().unwrap();
-    let new = normalize_all(&collect(&export_2024(dir.path())));
-    let old = normalize_all(&collect(&export_old(dir.path())));
+    let new = posts_by_id(&Facebook, &collect(&Facebook, &export_2024(dir.path())));
+    let old = posts_by_id(&Facebook, &collect(&Facebook, &export_old(dir.path())));
     let posts = |p: &HashMap<String, NewPost>| -> BTreeSet<String> {
         p.iter()
             .filter(|(_, post)| post.kind == "post")
@@ -444,21 +404,8 @@ fn an_import_stores_posts_and_files_and_twice_adds_nothing() {
         1
     );
 
-    let stored = env.stored_media();
-    assert_eq!(stored.len(), 3);
-    for (url, path, _, size) in &stored {
-        let file = env.media_root().join(path);
-        assert_eq!(
-            std::fs::metadata(&file).unwrap().len() as i64,
-            *size,
-            "{url}"
-        );
-    }
-
-    let again = env.import(&path, None).expect("import again");
-    assert_eq!(again.items_new, 0);
-    assert_eq!(again.media_new, 0);
-    assert_eq!(again.posts_created, 0);
-    assert_eq!(env.posts("facebook").len(), 10);
     assert_eq!(env.stored_media().len(), 3);
+    env.assert_stored_files_on_disk();
+
+    env.assert_import_again_adds_nothing(&path, "facebook");
 }

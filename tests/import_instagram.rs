@@ -11,8 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
 use common::imports::*;
-use lifeboat::connectors::{Codec, ItemRef, NewPost};
-use lifeboat::importers::{Archive, Collected, Importer, Limits, instagram::Instagram};
+use lifeboat::importers::{Collected, instagram::Instagram};
 use lifeboat::platform::Platform;
 use serde_json::json;
 
@@ -215,40 +214,6 @@ fn export_2025(dir: &Path) -> std::path::PathBuf {
     root
 }
 
-fn collect(path: &Path) -> Collected {
-    let mut archive = Archive::open(path, Limits::default()).expect("open export");
-    assert!(
-        Instagram.detect(&mut archive),
-        "not detected: {}",
-        path.display()
-    );
-    let mut out = Collected::default();
-    Instagram.read(&mut archive, &mut out).expect("read export");
-    out
-}
-
-fn normalize_all(out: &Collected) -> HashMap<String, NewPost> {
-    let mut posts = HashMap::new();
-    for item in &out.items {
-        let raws = Instagram
-            .split(&ItemRef {
-                content_type: &item.content_type,
-                source_url: item.source_url.as_deref(),
-                payload: &item.payload,
-            })
-            .expect("split");
-        for raw in raws {
-            let post = Instagram.normalize(&raw).expect("normalize");
-            assert!(
-                posts.insert(raw.platform_post_id.clone(), post).is_none(),
-                "{} twice",
-                raw.platform_post_id
-            );
-        }
-    }
-    posts
-}
-
 const SINGLE_ID: &str = "post:1646560000:275470000_1024_n_17940060624158613";
 const CAROUSEL_ID: &str = "post:1649000000:278000000_2048_n_17950000000000001";
 const NO_EXTENSION_ID: &str = "post:1652000000:17960000000000003";
@@ -265,8 +230,7 @@ fn every_layout_is_detected_and_other_exports_are_not() {
         export_2024(dir.path()),
         export_2025(dir.path()),
     ] {
-        let mut archive = Archive::open(&path, Limits::default()).unwrap();
-        assert!(Instagram.detect(&mut archive), "{}", path.display());
+        assert!(detects(&Instagram, &path), "{}", path.display());
     }
     let facebook = dir.path().join("facebook.zip");
     write_zip(&facebook, &[("posts/your_posts_1.json", b"[]")]);
@@ -276,15 +240,14 @@ fn every_layout_is_detected_and_other_exports_are_not() {
         &[("site/content/posts_1.json", b"{\"posts\": [{\"id\": 1}]}")],
     );
     for path in [facebook, other] {
-        let mut archive = Archive::open(&path, Limits::default()).unwrap();
-        assert!(!Instagram.detect(&mut archive), "{}", path.display());
+        assert!(!detects(&Instagram, &path), "{}", path.display());
     }
 }
 
 #[test]
 fn the_2024_export_reads_posts_stories_reels_and_media() {
     let dir = tempfile::tempdir().unwrap();
-    let out = collect(&export_2024(dir.path()));
+    let out = collect(&Instagram, &export_2024(dir.path()));
 
     let types: BTreeSet<&str> = out.items.iter().map(|i| i.content_type.as_str()).collect();
     assert_eq!(
@@ -329,11 +292,7 @@ fn the_2024_export_reads_posts_stories_reels_and_media() {
             .contains_key("archive:instagram/media/posts/202206/280000000_n_17970000000000004.jpg")
     );
 
-    let skipped: Vec<String> = out
-        .skipped
-        .iter()
-        .map(|(w, r)| format!("{w}: {r}"))
-        .collect();
+    let skipped = skipped_lines(&out);
     assert!(
         skipped
             .iter()
@@ -352,7 +311,7 @@ fn the_2024_export_reads_posts_stories_reels_and_media() {
     );
     assert!(out.unreadable.is_empty());
 
-    let posts = normalize_all(&out);
+    let posts = posts_by_id(&Instagram, &out);
     let ids: BTreeSet<&str> = posts.keys().map(String::as_str).collect();
     assert_eq!(
         ids,
@@ -437,13 +396,13 @@ fn the_2024_export_reads_posts_stories_reels_and_media() {
 fn reading_twice_gives_the_same_ids() {
     let dir = tempfile::tempdir().unwrap();
     let path = export_2024(dir.path());
-    let (a, b) = (collect(&path), collect(&path));
+    let (a, b) = (collect(&Instagram, &path), collect(&Instagram, &path));
     let ids = |out: &Collected| -> Vec<String> {
         out.items.iter().map(|i| i.external_id.clone()).collect()
     };
     assert_eq!(ids(&a), ids(&b));
-    let mut posts_a: Vec<String> = normalize_all(&a).into_keys().collect();
-    let mut posts_b: Vec<String> = normalize_all(&b).into_keys().collect();
+    let mut posts_a: Vec<String> = posts_by_id(&Instagram, &a).into_keys().collect();
+    let mut posts_b: Vec<String> = posts_by_id(&Instagram, &b).into_keys().collect();
     posts_a.sort();
     posts_b.sort();
     assert_eq!(posts_a, posts_b);
@@ -452,7 +411,7 @@ fn reading_twice_gives_the_same_ids() {
 #[test]
 fn a_malformed_posts_file_is_unreadable_and_the_rest_reads() {
     let dir = tempfile::tempdir().unwrap();
-    let out = collect(&export_2025(dir.path()));
+    let out = collect(&Instagram, &export_2025(dir.path()));
     assert_eq!(out.unreadable.len(), 1, "{:?}", out.unreadable);
     assert_eq!(
         out.unreadable[0].0,
@@ -463,7 +422,7 @@ fn a_malformed_posts_file_is_unreadable_and_the_rest_reads() {
         "{}",
         out.unreadable[0].1
     );
-    let posts = normalize_all(&out);
+    let posts = posts_by_id(&Instagram, &out);
     let ids: BTreeSet<&str> = posts.keys().map(String::as_str).collect();
     assert_eq!(ids, BTreeSet::from([CAROUSEL_ID, REEL_ID]));
 }
@@ -496,16 +455,8 @@ fn an_import_stores_posts_and_files_and_twice_adds_nothing() {
     assert_eq!(env.post("instagram", STORY_ID).kind, "story");
     assert_eq!(env.post("instagram", REEL_ID).kind, "reel");
 
-    let stored = env.stored_media();
-    assert_eq!(stored.len(), 7);
-    for (url, path, _, size) in &stored {
-        let file = env.media_root().join(path);
-        assert_eq!(
-            std::fs::metadata(&file).unwrap().len() as i64,
-            *size,
-            "{url}"
-        );
-    }
+    assert_eq!(env.stored_media().len(), 7);
+    env.assert_stored_files_on_disk();
     // The missing file is linked to its post and waits (its URL cannot be downloaded).
     assert_eq!(
         env.count(
@@ -520,12 +471,7 @@ fn an_import_stores_posts_and_files_and_twice_adds_nothing() {
         "every post links its files"
     );
 
-    let again = env.import(&path, None).expect("import again");
-    assert_eq!(again.items_new, 0);
-    assert_eq!(again.media_new, 0);
-    assert_eq!(again.posts_created, 0);
-    assert_eq!(env.posts("instagram").len(), 7);
-    assert_eq!(env.stored_media().len(), 7);
+    env.assert_import_again_adds_nothing(&path, "instagram");
 }
 
 #[test]
@@ -563,14 +509,14 @@ fn a_big_posts_file_is_read_in_chunks() {
     let posts = format!("[{}]", records.join(",\n"));
     let path = dir.path().join("big.zip");
     write_zip(&path, &[("content/posts_1.json", posts.as_bytes())]);
-    let out = collect(&path);
+    let out = collect(&Instagram, &path);
     assert_eq!(out.items.len(), 3, "1000 records per raw item");
     assert!(
         out.items[0]
             .external_id
             .starts_with("content/posts_1.json#0:")
     );
-    let all = normalize_all(&out);
+    let all = posts_by_id(&Instagram, &out);
     assert_eq!(all.len(), 2500);
     assert_eq!(all["post:1672533699:2499_n_2499"].text, "post 2499");
     assert!(

@@ -9,12 +9,11 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use common::imports::*;
 use lifeboat::connectors::{Codec, ItemRef, NewPost};
+use lifeboat::importers::Collected;
 use lifeboat::importers::mastodon::Mastodon;
-use lifeboat::importers::{self, Archive, Collected, Importer, Limits};
 use lifeboat::platform::Platform;
 use serde_json::{Value, json};
 
@@ -300,47 +299,6 @@ fn archive_2022() -> Vec<(String, Vec<u8>)> {
     ]
 }
 
-fn as_entries(files: &[(String, Vec<u8>)]) -> Vec<(&str, &[u8])> {
-    files
-        .iter()
-        .map(|(n, b)| (n.as_str(), b.as_slice()))
-        .collect()
-}
-
-fn collect(path: &Path) -> Collected {
-    let mut archive = Archive::open(path, Limits::default()).expect("open export");
-    assert!(
-        Mastodon.detect(&mut archive),
-        "not detected: {}",
-        path.display()
-    );
-    let mut out = Collected::default();
-    Mastodon.read(&mut archive, &mut out).expect("read export");
-    out
-}
-
-fn normalize_all(out: &Collected) -> HashMap<String, NewPost> {
-    let mut posts = HashMap::new();
-    for item in &out.items {
-        let raws = Mastodon
-            .split(&ItemRef {
-                content_type: &item.content_type,
-                source_url: item.source_url.as_deref(),
-                payload: &item.payload,
-            })
-            .expect("split");
-        for raw in raws {
-            let post = Mastodon.normalize(&raw).expect("normalize");
-            assert!(
-                posts.insert(raw.platform_post_id.clone(), post).is_none(),
-                "{} twice",
-                raw.platform_post_id
-            );
-        }
-    }
-    posts
-}
-
 fn engagement(post: &NewPost) -> &Value {
     post.engagement.as_ref().expect("engagement")
 }
@@ -441,9 +399,9 @@ fn archive_2024_zip() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("archive-20240301.zip");
     write_zip(&path, &as_entries(&archive_2024()));
-    let out = collect(&path);
+    let out = collect(&Mastodon, &path);
     assert!(out.unreadable.is_empty(), "{:?}", out.unreadable);
-    check_posts(&normalize_all(&out));
+    check_posts(&posts_by_id(&Mastodon, &out));
     let mut media: Vec<(&str, Option<&str>)> = out
         .media
         .iter()
@@ -478,8 +436,8 @@ fn archive_2022_folder_in_a_top_folder() {
         .map(|(name, bytes)| (format!("archive-2022/{name}"), bytes))
         .collect();
     write_tree(dir.path(), &as_entries(&files));
-    let out = collect(dir.path());
-    check_posts(&normalize_all(&out));
+    let out = collect(&Mastodon, dir.path());
+    check_posts(&posts_by_id(&Mastodon, &out));
     assert_eq!(out.media.len(), 1);
     assert_eq!(
         out.media[0].0,
@@ -491,7 +449,7 @@ fn archive_2022_folder_in_a_top_folder() {
     let ids = |out: &Collected| -> Vec<String> {
         out.items.iter().map(|i| i.external_id.clone()).collect()
     };
-    assert_eq!(ids(&out), ids(&collect(flat.path())));
+    assert_eq!(ids(&out), ids(&collect(&Mastodon, flat.path())));
 }
 
 #[test]
@@ -516,7 +474,7 @@ fn outbox_is_chunked_and_the_raw_posts_keep_the_activity() {
             ("actor.json", &rails_json(&actor())),
         ],
     );
-    let out = collect(&path);
+    let out = collect(&Mastodon, &path);
     assert_eq!(out.items.len(), 3, "1234 activities, 500 per item");
     let item = &out.items[0];
     let raws = Mastodon
@@ -535,7 +493,7 @@ fn outbox_is_chunked_and_the_raw_posts_keep_the_activity() {
         raws[7].payload["object"]["atomUri"],
         status(110000000000000007)
     );
-    assert_eq!(normalize_all(&out).len(), 1234);
+    assert_eq!(posts_by_id(&Mastodon, &out).len(), 1234);
 }
 
 #[test]
@@ -543,16 +501,11 @@ fn detection_is_specific() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("archive.zip");
     write_zip(&path, &as_entries(&archive_2024()));
-    let mut archive = Archive::open(&path, Limits::default()).unwrap();
-    assert_eq!(
-        importers::detect(&mut archive, None).unwrap().platform(),
-        Platform::Mastodon
-    );
+    assert_eq!(detected_platform(&path), Platform::Mastodon);
     // An outbox alone, or an actor in another folder, is not this archive.
     let other = dir.path().join("other.zip");
     write_zip(&other, &[("a/outbox.json", b"{}"), ("b/actor.json", b"{}")]);
-    let mut archive = Archive::open(&other, Limits::default()).unwrap();
-    assert!(!Mastodon.detect(&mut archive));
+    assert!(!detects(&Mastodon, &other));
 }
 
 #[test]
@@ -565,7 +518,7 @@ fn malformed_outbox_is_unreadable_and_likes_still_import() {
     let path = dir.path().join("broken.zip");
     write_zip(&path, &as_entries(&files));
 
-    let out = collect(&path);
+    let out = collect(&Mastodon, &path);
     assert_eq!(out.unreadable.len(), 1, "{:?}", out.unreadable);
     assert_eq!(out.unreadable[0].0, "outbox.json");
     assert!(
@@ -573,7 +526,7 @@ fn malformed_outbox_is_unreadable_and_likes_still_import() {
         "{}",
         out.unreadable[0].1
     );
-    let posts = normalize_all(&out);
+    let posts = posts_by_id(&Mastodon, &out);
     assert_eq!(posts.len(), 3, "likes and bookmarks: {:?}", posts.keys());
     assert_eq!(out.media.len(), 2, "files are still copied");
 
@@ -617,8 +570,5 @@ fn import_end_to_end_twice() {
     assert!(env.post("mastodon", "109876543216").has_media);
     assert!(!stored.iter().any(|(url, ..)| url.ends_with("gone.mp4")));
 
-    let again = env.import(&path, None).expect("second import");
-    assert_eq!(again.items_new, 0);
-    assert_eq!(again.media_new, 0);
-    assert_eq!(env.posts("mastodon").len(), 10);
+    env.assert_import_again_adds_nothing(&path, "mastodon");
 }

@@ -7,9 +7,8 @@ mod common;
 
 use common::imports::*;
 
-use lifeboat::connectors::{Codec, ItemRef, NewPost, RawPost};
+use lifeboat::importers::Collected;
 use lifeboat::importers::reddit::Reddit;
-use lifeboat::importers::{Archive, Collected, Importer, Limits};
 use lifeboat::platform::Platform;
 use sha2::{Digest, Sha256};
 
@@ -84,43 +83,11 @@ fn export_zip(dir: &std::path::Path) -> std::path::PathBuf {
     path
 }
 
-fn read(path: &std::path::Path) -> Collected {
-    let mut archive = Archive::open(path, Limits::default()).expect("open");
-    assert!(Reddit.detect(&mut archive), "a Reddit export");
-    let mut out = Collected::default();
-    Reddit.read(&mut archive, &mut out).expect("read");
-    out
-}
-
-/// Every raw post of the collected items, normalized, by id.
-fn posts(out: &Collected) -> Vec<(RawPost, NewPost)> {
-    let mut all = Vec::new();
-    for item in &out.items {
-        let item = ItemRef {
-            content_type: &item.content_type,
-            source_url: item.source_url.as_deref(),
-            payload: &item.payload,
-        };
-        for raw in Reddit.split(&item).expect("split") {
-            let post = Reddit.normalize(&raw).expect("normalize");
-            all.push((raw, post));
-        }
-    }
-    all.sort_by(|a, b| a.0.platform_post_id.cmp(&b.0.platform_post_id));
-    all
-}
-
-fn find<'a>(all: &'a [(RawPost, NewPost)], id: &str) -> &'a (RawPost, NewPost) {
-    all.iter()
-        .find(|(raw, _)| raw.platform_post_id == id)
-        .unwrap_or_else(|| panic!("no post {id}"))
-}
-
 #[test]
 fn reads_posts_comments_and_saved_items_by_column_name() {
     let dir = tempfile::tempdir().unwrap();
-    let out = read(&export_zip(dir.path()));
-    let all = posts(&out);
+    let out = collect(&Reddit, &export_zip(dir.path()));
+    let all = normalize_all(&Reddit, &out);
     let ids: Vec<&str> = all
         .iter()
         .map(|(r, _)| r.platform_post_id.as_str())
@@ -229,12 +196,8 @@ fn reads_posts_comments_and_saved_items_by_column_name() {
 #[test]
 fn checkfile_pii_and_unimported_files_are_reported() {
     let dir = tempfile::tempdir().unwrap();
-    let out = read(&export_zip(dir.path()));
-    let skipped: Vec<String> = out
-        .skipped
-        .iter()
-        .map(|(what, reason)| format!("{what}: {reason}"))
-        .collect();
+    let out = collect(&Reddit, &export_zip(dir.path()));
+    let skipped = skipped_lines(&out);
     let mismatch: Vec<&String> = skipped.iter().filter(|s| s.contains("checkfile")).collect();
     assert_eq!(mismatch.len(), 1, "{skipped:?}");
     assert!(mismatch[0].starts_with("export_someone_20240301/posts.csv"));
@@ -276,7 +239,7 @@ fn headers_file_stands_in_when_the_full_file_is_missing() {
             ("saved_posts.csv", b"id,permalink\n"),
         ],
     );
-    let all = posts(&read(&path));
+    let all = normalize_all(&Reddit, &collect(&Reddit, &path));
     assert_eq!(all.len(), 1);
     let (raw, comment) = &all[0];
     assert_eq!(raw.platform_post_id, "t1_kx1a2b3");
@@ -305,10 +268,10 @@ fn big_files_are_chunked_with_stable_ids() {
             ),
         ],
     );
-    let first = read(&path);
+    let first = collect(&Reddit, &path);
     assert_eq!(first.items.len(), 3, "1000 rows per raw item");
-    assert_eq!(posts(&first).len(), 2500);
-    let again = read(&path);
+    assert_eq!(normalize_all(&Reddit, &first).len(), 2500);
+    let again = collect(&Reddit, &path);
     let ids = |c: &Collected| {
         c.items
             .iter()
@@ -334,7 +297,7 @@ fn a_file_with_a_foreign_header_is_a_dead_letter() {
             ("subscribed_subreddits.csv", b"subreddit\n"),
         ],
     );
-    let out = read(&path);
+    let out = collect(&Reddit, &path);
     assert_eq!(out.unreadable.len(), 1);
     assert_eq!(out.unreadable[0].0, "comments.csv");
     assert!(
@@ -342,16 +305,18 @@ fn a_file_with_a_foreign_header_is_a_dead_letter() {
         "{:?}",
         out.unreadable
     );
-    assert_eq!(posts(&out).len(), 3, "the rest of the export still imports");
+    assert_eq!(
+        normalize_all(&Reddit, &out).len(),
+        3,
+        "the rest of the export still imports"
+    );
 }
 
 #[test]
 fn detection_claims_only_reddit_exports() {
     let dir = tempfile::tempdir().unwrap();
     let reddit = export_zip(dir.path());
-    let mut archive = Archive::open(&reddit, Limits::default()).unwrap();
-    let detected = lifeboat::importers::detect(&mut archive, None).expect("detected");
-    assert_eq!(detected.platform(), Platform::Reddit);
+    assert_eq!(detected_platform(&reddit), Platform::Reddit);
 
     // Strava also ships a comments.csv beside its activities.csv.
     let strava = dir.path().join("strava.zip");
@@ -370,8 +335,7 @@ fn detection_claims_only_reddit_exports() {
             ("profile.csv", b"Athlete ID\n1\n"),
         ],
     );
-    let mut archive = Archive::open(&strava, Limits::default()).unwrap();
-    assert!(!Reddit.detect(&mut archive));
+    assert!(!detects(&Reddit, &strava));
 
     let takeout = dir.path().join("takeout.zip");
     write_zip(
@@ -388,8 +352,7 @@ fn detection_claims_only_reddit_exports() {
             ),
         ],
     );
-    let mut archive = Archive::open(&takeout, Limits::default()).unwrap();
-    assert!(!Reddit.detect(&mut archive));
+    assert!(!detects(&Reddit, &takeout));
 }
 
 #[test]
@@ -417,7 +380,5 @@ fn imports_end_to_end_once() {
     let raw_ip = env.count("SELECT count(*) FROM posts WHERE engagement LIKE '%\"ip\"%'");
     assert_eq!(raw_ip, 0, "ip never leaves the raw payload");
 
-    let again = env.import(&path, None).expect("second import");
-    assert_eq!(again.items_new, 0);
-    assert_eq!(env.posts("reddit").len(), 9);
+    env.assert_import_again_adds_nothing(&path, "reddit");
 }

@@ -9,10 +9,9 @@ use std::io::Write;
 
 use common::imports::*;
 
-use lifeboat::connectors::{Codec, ItemRef, NewPost, RawPost};
+use lifeboat::importers::Collected;
 use lifeboat::importers::reddit::Reddit;
 use lifeboat::importers::strava::Strava;
-use lifeboat::importers::{Archive, Collected, Importer, Limits};
 use lifeboat::platform::Platform;
 use serde_json::json;
 
@@ -75,43 +74,13 @@ fn real_export(dir: &std::path::Path) -> (std::path::PathBuf, Vec<u8>) {
     (path, gz)
 }
 
-fn read(path: &std::path::Path) -> Collected {
-    let mut archive = Archive::open(path, Limits::default()).expect("open");
-    assert!(Strava.detect(&mut archive), "a Strava export");
-    let mut out = Collected::default();
-    Strava.read(&mut archive, &mut out).expect("read");
-    out
-}
-
-fn posts(out: &Collected) -> Vec<(RawPost, NewPost)> {
-    let mut all = Vec::new();
-    for item in &out.items {
-        let item = ItemRef {
-            content_type: &item.content_type,
-            source_url: item.source_url.as_deref(),
-            payload: &item.payload,
-        };
-        for raw in Strava.split(&item).expect("split") {
-            let post = Strava.normalize(&raw).expect("normalize");
-            all.push((raw, post));
-        }
-    }
-    all
-}
-
-fn find<'a>(all: &'a [(RawPost, NewPost)], id: &str) -> &'a (RawPost, NewPost) {
-    all.iter()
-        .find(|(raw, _)| raw.platform_post_id == id)
-        .unwrap_or_else(|| panic!("no activity {id}"))
-}
-
 #[test]
 fn real_csv_with_repeated_column_names() {
     let dir = tempfile::tempdir().unwrap();
     let (path, gz) = real_export(dir.path());
-    let out = read(&path);
+    let out = collect(&Strava, &path);
     assert_eq!(out.items.len(), 2, "1845 rows, 1000 per raw item");
-    let all = posts(&out);
+    let all = normalize_all(&Strava, &out);
     assert_eq!(all.len(), 1845);
 
     let (raw, ride) = find(&all, "203707851");
@@ -214,7 +183,7 @@ fn real_csv_with_repeated_column_names() {
         assert!(!String::from_utf8_lossy(&item.payload).contains("someone@example.com"));
     }
 
-    let again = read(&path);
+    let again = collect(&Strava, &path);
     let ids = |c: &Collected| {
         c.items
             .iter()
@@ -336,8 +305,8 @@ fn export_2023(dir: &std::path::Path) -> std::path::PathBuf {
 #[test]
 fn html_in_column_names_manual_activities_and_gpx_dates() {
     let dir = tempfile::tempdir().unwrap();
-    let out = read(&export_2023(dir.path()));
-    let all = posts(&out);
+    let out = collect(&Strava, &export_2023(dir.path()));
+    let all = normalize_all(&Strava, &out);
     assert_eq!(all.len(), 4);
 
     let (raw, run) = find(&all, "3763864420");
@@ -410,8 +379,8 @@ fn the_2018_schema() {
             ("activities/2125648250.fit.gz", &gzip(b".FIT data")),
         ],
     );
-    let out = read(&path);
-    let all = posts(&out);
+    let out = collect(&Strava, &path);
+    let all = normalize_all(&Strava, &out);
     assert_eq!(all.len(), 2);
     let (_, ride) = find(&all, "1988225457");
     assert_eq!(ride.title.as_deref(), Some("Evening Ride"));
@@ -455,7 +424,7 @@ fn a_damaged_activities_file_is_a_dead_letter() {
     bytes[at + 5] = b'7';
     std::fs::write(&path, bytes).unwrap();
 
-    let out = read(&path);
+    let out = collect(&Strava, &path);
     assert_eq!(out.unreadable.len(), 1, "{:?}", out.unreadable);
     assert_eq!(out.unreadable[0].0, "activities.csv");
 }
@@ -464,13 +433,8 @@ fn a_damaged_activities_file_is_a_dead_letter() {
 fn detection_claims_only_strava_exports() {
     let dir = tempfile::tempdir().unwrap();
     let (path, _) = real_export(dir.path());
-    let mut archive = Archive::open(&path, Limits::default()).unwrap();
-    assert!(
-        !Reddit.detect(&mut archive),
-        "Strava's CSVs are not Reddit's"
-    );
-    let detected = lifeboat::importers::detect(&mut archive, None).expect("detected");
-    assert_eq!(detected.platform(), Platform::Strava);
+    assert!(!detects(&Reddit, &path), "Strava's CSVs are not Reddit's");
+    assert_eq!(detected_platform(&path), Platform::Strava);
 
     let reddit = dir.path().join("reddit.zip");
     write_zip(
@@ -487,8 +451,7 @@ fn detection_claims_only_strava_exports() {
             ("checkfile.csv", b"filename,sha256\n"),
         ],
     );
-    let mut archive = Archive::open(&reddit, Limits::default()).unwrap();
-    assert!(!Strava.detect(&mut archive));
+    assert!(!detects(&Strava, &reddit));
 
     // An activities.csv that is not Strava's.
     let other = dir.path().join("other.zip");
@@ -499,8 +462,7 @@ fn detection_claims_only_strava_exports() {
             b"when,what\n2020-01-01,gardening\n".as_slice(),
         )],
     );
-    let mut archive = Archive::open(&other, Limits::default()).unwrap();
-    assert!(!Strava.detect(&mut archive));
+    assert!(!detects(&Strava, &other));
 
     let takeout = dir.path().join("takeout.zip");
     write_zip(
@@ -513,8 +475,7 @@ fn detection_claims_only_strava_exports() {
             ),
         ],
     );
-    let mut archive = Archive::open(&takeout, Limits::default()).unwrap();
-    assert!(!Strava.detect(&mut archive));
+    assert!(!detects(&Strava, &takeout));
 }
 
 #[test]
@@ -547,8 +508,5 @@ fn imports_end_to_end_once() {
     assert_eq!(*size as usize, gz.len());
     assert_eq!(std::fs::read(env.media_root().join(file)).unwrap(), gz);
 
-    let again = env.import(&path, None).expect("second import");
-    assert_eq!(again.items_new, 0);
-    assert_eq!(again.media_new, 0);
-    assert_eq!(env.posts("strava").len(), 1845);
+    env.assert_import_again_adds_nothing(&path, "strava");
 }

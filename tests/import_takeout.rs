@@ -8,11 +8,10 @@ mod common;
 
 use common::imports::*;
 
-use lifeboat::connectors::{Codec, ItemRef, NewPost, RawPost};
+use lifeboat::importers::Collected;
 use lifeboat::importers::reddit::Reddit;
 use lifeboat::importers::strava::Strava;
 use lifeboat::importers::takeout::Takeout;
-use lifeboat::importers::{Archive, Collected, Importer, Limits};
 use lifeboat::platform::Platform;
 use serde_json::json;
 
@@ -166,46 +165,11 @@ fn takeout_zip(dir: &std::path::Path) -> std::path::PathBuf {
     path
 }
 
-fn read(path: &std::path::Path) -> Collected {
-    let mut archive = Archive::open(path, Limits::default()).expect("open");
-    assert!(Takeout.detect(&mut archive), "a YouTube Takeout");
-    let mut out = Collected::default();
-    Takeout.read(&mut archive, &mut out).expect("read");
-    out
-}
-
-fn posts(out: &Collected) -> Vec<(RawPost, NewPost)> {
-    let mut all = Vec::new();
-    for item in &out.items {
-        let item = ItemRef {
-            content_type: &item.content_type,
-            source_url: item.source_url.as_deref(),
-            payload: &item.payload,
-        };
-        for raw in Takeout.split(&item).expect("split") {
-            let post = Takeout.normalize(&raw).expect("normalize");
-            all.push((raw, post));
-        }
-    }
-    all.sort_by(|a, b| a.0.platform_post_id.cmp(&b.0.platform_post_id));
-    all
-}
-
-fn find<'a>(all: &'a [(RawPost, NewPost)], id: &str) -> &'a NewPost {
-    &all.iter()
-        .find(|(raw, _)| raw.platform_post_id == id)
-        .unwrap_or_else(|| {
-            let ids: Vec<_> = all.iter().map(|(r, _)| &r.platform_post_id).collect();
-            panic!("no post {id} in {ids:?}")
-        })
-        .1
-}
-
 #[test]
 fn watch_history_in_both_formats() {
     let dir = tempfile::tempdir().unwrap();
-    let out = read(&takeout_zip(dir.path()));
-    let all = posts(&out);
+    let out = collect(&Takeout, &takeout_zip(dir.path()));
+    let all = normalize_all(&Takeout, &out);
     let views: Vec<&str> = all
         .iter()
         .map(|(raw, _)| raw.platform_post_id.as_str())
@@ -224,7 +188,7 @@ fn watch_history_in_both_formats() {
         "the ad is left out"
     );
 
-    let rust = find(&all, "watch:5C_HPTJg5ek:2024-03-01T20:15:42.123Z");
+    let rust = &find(&all, "watch:5C_HPTJg5ek:2024-03-01T20:15:42.123Z").1;
     assert_eq!(rust.kind, "view");
     assert_eq!(
         rust.title.as_deref(),
@@ -244,7 +208,7 @@ fn watch_history_in_both_formats() {
         "https://www.youtube.com/channel/UCsBjURrPoezykLs9EqgamOA"
     );
 
-    let music = find(&all, "watch:-e8Nfjl_AKk:2022-04-25T18:09:04.784Z");
+    let music = &find(&all, "watch:-e8Nfjl_AKk:2022-04-25T18:09:04.784Z").1;
     assert_eq!(
         music.url.as_deref(),
         Some("https://music.youtube.com/watch?v=-e8Nfjl_AKk&feature=share"),
@@ -255,13 +219,13 @@ fn watch_history_in_both_formats() {
         "YouTube Music"
     );
 
-    let gone = find(&all, "watch:unknown:2024-02-27T09:00:00Z");
+    let gone = &find(&all, "watch:unknown:2024-02-27T09:00:00Z").1;
     assert_eq!(gone.url, None);
     assert_eq!(gone.author, None);
     assert_eq!(gone.engagement.as_ref().unwrap()["removed"], true);
     assert_eq!(gone.title.as_deref(), Some("a video that has been removed"));
 
-    let old = find(&all, "watch:aWMTj-rejvc:2016-05-31T06:33:31.000Z");
+    let old = &find(&all, "watch:aWMTj-rejvc:2016-05-31T06:33:31.000Z").1;
     assert_eq!(old.kind, "view");
     assert_eq!(old.title.as_deref(), Some("Old Favourite"));
     assert_eq!(
@@ -285,11 +249,11 @@ fn watch_history_in_both_formats() {
 #[test]
 fn uploaded_videos_are_matched_to_their_files_by_title() {
     let dir = tempfile::tempdir().unwrap();
-    let out = read(&takeout_zip(dir.path()));
-    let all = posts(&out);
+    let out = collect(&Takeout, &takeout_zip(dir.path()));
+    let all = normalize_all(&Takeout, &out);
     let y = "archive:youtube/YouTube and YouTube Music/videos";
 
-    let first = find(&all, "vid00000001");
+    let first = &find(&all, "vid00000001").1;
     assert_eq!(first.kind, "video");
     assert_eq!(first.title.as_deref(), Some("Cooking Ep 1: Stew?"));
     assert_eq!(first.text, "Step one: chop.\nStep two: simmer.");
@@ -307,24 +271,24 @@ fn uploaded_videos_are_matched_to_their_files_by_title() {
     assert_eq!(first.media[0].url, format!("{y}/Cooking Ep 1 Stew.mp4"));
     assert_eq!(first.media[0].kind.as_deref(), Some("video"));
 
-    let second = find(&all, "vid00000002");
+    let second = &find(&all, "vid00000002").1;
     assert_eq!(
         second.media[0].url,
         format!("{y}/Cooking Ep 1 Stew(1).mp4"),
         "equal titles: numbered files in order"
     );
 
-    let trip = find(&all, "vid00000003");
+    let trip = &find(&all, "vid00000003").1;
     assert_eq!(
         trip.media[0].url,
         format!("{y}/Our trip to the mountains, part three_ the _lo.mp4"),
         "a long title's file name is cut short"
     );
 
-    let lost = find(&all, "vid00000004");
+    let lost = &find(&all, "vid00000004").1;
     assert!(lost.media.is_empty(), "no file for this row");
 
-    let orphan = find(
+    let (_, orphan) = find(
         &all,
         "file:YouTube and YouTube Music/videos/Recorded on my phone.mp4",
     );
@@ -354,9 +318,9 @@ fn uploaded_videos_are_matched_to_their_files_by_title() {
 #[test]
 fn comments_in_both_text_formats() {
     let dir = tempfile::tempdir().unwrap();
-    let all = posts(&read(&takeout_zip(dir.path())));
+    let all = normalize_all(&Takeout, &collect(&Takeout, &takeout_zip(dir.path())));
 
-    let old = find(&all, "UgxtiXQkY7gqHbldJ1F4AaABAg");
+    let old = &find(&all, "UgxtiXQkY7gqHbldJ1F4AaABAg").1;
     assert_eq!(old.kind, "comment");
     assert_eq!(old.text, "coalowl the legend");
     assert_eq!(old.created_at, Some(1695145373));
@@ -371,14 +335,14 @@ fn comments_in_both_text_formats() {
     );
     assert_eq!(old.author.as_deref(), Some("UCself"));
 
-    let reply = find(&all, "UgwDN8UeMxW4NDFbvY54AaABAg.9iwJkUYNcXa9u0lv3j3Abh");
+    let reply = &find(&all, "UgwDN8UeMxW4NDFbvY54AaABAg.9iwJkUYNcXa9u0lv3j3Abh").1;
     assert_eq!(reply.text, "> quoted\n@someone agreed, fully");
     assert_eq!(
         reply.reply_to.as_deref(),
         Some("UgwDN8UeMxW4NDFbvY54AaABAg")
     );
 
-    let on_post = find(&all, "UgzPostComment1");
+    let on_post = &find(&all, "UgzPostComment1").1;
     assert_eq!(on_post.text, "On a post");
     assert_eq!(on_post.reply_to.as_deref(), Some("UgkxAbCdEf"));
     assert_eq!(
@@ -390,12 +354,8 @@ fn comments_in_both_text_formats() {
 #[test]
 fn other_parts_and_unused_youtube_folders_are_reported() {
     let dir = tempfile::tempdir().unwrap();
-    let out = read(&takeout_zip(dir.path()));
-    let skipped: Vec<String> = out
-        .skipped
-        .iter()
-        .map(|(w, r)| format!("{w}: {r}"))
-        .collect();
+    let out = collect(&Takeout, &takeout_zip(dir.path()));
+    let skipped = skipped_lines(&out);
     for part in ["Mail", "Google Photos", "Chrome"] {
         assert!(
             skipped.contains(&format!(
@@ -422,7 +382,7 @@ fn other_parts_and_unused_youtube_folders_are_reported() {
     );
     assert!(out.unreadable.is_empty());
 
-    let again = read(&takeout_zip(dir.path()));
+    let again = collect(&Takeout, &takeout_zip(dir.path()));
     let ids = |c: &Collected| {
         c.items
             .iter()
@@ -454,11 +414,11 @@ vidFR000001,UCmoi,Ma vidéo : été,2021-08-01T10:00:00+00:00\n";
             (&format!("{y}/vidéos/Ma vidéo  été.mp4"), b"video"),
         ],
     );
-    let out = read(&path);
-    let all = posts(&out);
-    let view = find(&all, "watch:frVideo001:2021-08-02T10:00:00.000Z");
+    let out = collect(&Takeout, &path);
+    let all = normalize_all(&Takeout, &out);
+    let view = &find(&all, "watch:frVideo001:2021-08-02T10:00:00.000Z").1;
     assert_eq!(view.title.as_deref(), Some("Une vidéo"));
-    let video = find(&all, "vidFR000001");
+    let video = &find(&all, "vidFR000001").1;
     assert_eq!(video.title.as_deref(), Some("Ma vidéo : été"));
     assert_eq!(video.created_at, Some(1627812000));
     assert_eq!(
@@ -497,13 +457,13 @@ fn a_damaged_watch_history_is_a_dead_letter() {
             ),
         ],
     );
-    let out = read(&path);
+    let out = collect(&Takeout, &path);
     assert_eq!(out.unreadable.len(), 1, "{:?}", out.unreadable);
     assert_eq!(
         out.unreadable[0].0,
         "Takeout/YouTube and YouTube Music/history/watch-history.json"
     );
-    let all = posts(&out);
+    let all = normalize_all(&Takeout, &out);
     let views = all
         .iter()
         .filter(|(r, _)| r.platform_post_id.starts_with("watch:"))
@@ -519,11 +479,9 @@ fn a_damaged_watch_history_is_a_dead_letter() {
 fn detection_claims_only_youtube_takeouts() {
     let dir = tempfile::tempdir().unwrap();
     let path = takeout_zip(dir.path());
-    let mut archive = Archive::open(&path, Limits::default()).unwrap();
-    assert!(!Reddit.detect(&mut archive));
-    assert!(!Strava.detect(&mut archive));
-    let detected = lifeboat::importers::detect(&mut archive, None).expect("detected");
-    assert_eq!(detected.platform(), Platform::Youtube);
+    assert!(!detects(&Reddit, &path));
+    assert!(!detects(&Strava, &path));
+    assert_eq!(detected_platform(&path), Platform::Youtube);
 
     let photos_only = dir.path().join("photos.zip");
     write_zip(
@@ -540,9 +498,8 @@ fn detection_claims_only_youtube_takeouts() {
             ),
         ],
     );
-    let mut archive = Archive::open(&photos_only, Limits::default()).unwrap();
     assert!(
-        !Takeout.detect(&mut archive),
+        !detects(&Takeout, &photos_only),
         "no YouTube part: not this importer's"
     );
 
@@ -561,8 +518,7 @@ fn detection_claims_only_youtube_takeouts() {
             ("subscribed_subreddits.csv", b"subreddit\n"),
         ],
     );
-    let mut archive = Archive::open(&reddit, Limits::default()).unwrap();
-    assert!(!Takeout.detect(&mut archive));
+    assert!(!detects(&Takeout, &reddit));
 
     let strava = dir.path().join("strava.zip");
     let csv = std::fs::read(fixture("strava/jobosO-2025/activities.csv")).unwrap();
@@ -574,8 +530,7 @@ fn detection_claims_only_youtube_takeouts() {
             ("export_1/media/a.mp4", b"video"),
         ],
     );
-    let mut archive = Archive::open(&strava, Limits::default()).unwrap();
-    assert!(!Takeout.detect(&mut archive));
+    assert!(!detects(&Takeout, &strava));
 }
 
 #[test]
@@ -606,10 +561,7 @@ fn imports_end_to_end_once() {
     );
     assert_eq!(env.post("youtube", "UgzPostComment1").kind, "comment");
 
-    let again = env.import(&path, None).expect("second import");
-    assert_eq!(again.items_new, 0);
-    assert_eq!(again.media_new, 0);
-    assert_eq!(env.posts("youtube").len(), 14);
+    env.assert_import_again_adds_nothing(&path, "youtube");
 }
 
 #[test]
@@ -617,8 +569,8 @@ fn a_watch_history_file_on_its_own() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("watch-history.json");
     std::fs::write(&path, WATCH_HISTORY).unwrap();
-    let out = read(&path);
-    let all = posts(&out);
+    let out = collect(&Takeout, &path);
+    let all = normalize_all(&Takeout, &out);
     assert_eq!(all.len(), 5, "six records, one ad");
     assert!(
         out.skipped

@@ -1,11 +1,14 @@
 //! For importer suites: a data directory with one user, an import run in-process, the
 //! rows it made, zips built in the test, and the shared export samples.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use lifeboat::app::App;
+use lifeboat::connectors::{Codec, ItemRef, NewPost, RawPost};
 use lifeboat::import::{self, Options, Summary};
+use lifeboat::importers::{self, Archive, Collected, Importer, Limits};
 use lifeboat::platform::Platform;
 use tempfile::TempDir;
 
@@ -122,6 +125,30 @@ impl ImportEnv {
     pub fn media_root(&self) -> PathBuf {
         self.app.downloader.root().to_path_buf()
     }
+
+    /// Checks that every stored media file is on disk with the size its row records.
+    pub fn assert_stored_files_on_disk(&self) {
+        for (url, path, _, size) in &self.stored_media() {
+            let file = self.media_root().join(path);
+            assert_eq!(
+                std::fs::metadata(&file).expect("stored file").len() as i64,
+                *size,
+                "{url}"
+            );
+        }
+    }
+
+    /// Imports `path` a second time and checks that it adds no item, file or post.
+    pub fn assert_import_again_adds_nothing(&self, path: &Path, platform: &str) {
+        let posts = self.posts(platform).len();
+        let media = self.stored_media().len();
+        let again = self.import(path, None).expect("import again");
+        assert_eq!(again.items_new, 0, "new items");
+        assert_eq!(again.media_new, 0, "new media files");
+        assert_eq!(again.posts_created, 0, "new posts");
+        assert_eq!(self.posts(platform).len(), posts);
+        assert_eq!(self.stored_media().len(), media);
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -140,6 +167,94 @@ pub struct PostRow {
     pub has_media: bool,
 }
 
+/// Reads an export with `importer` alone (no database), which must claim it.
+pub fn collect(importer: &dyn Importer, path: &Path) -> Collected {
+    let mut archive = Archive::open(path, Limits::default()).expect("open export");
+    assert!(
+        importer.detect(&mut archive),
+        "not detected as {}: {}",
+        importer.format_name(),
+        path.display()
+    );
+    let mut out = Collected::default();
+    importer.read(&mut archive, &mut out).expect("read export");
+    out
+}
+
+/// Whether `importer` claims the export at `path`.
+pub fn detects(importer: &dyn Importer, path: &Path) -> bool {
+    let mut archive = Archive::open(path, Limits::default()).expect("open export");
+    importer.detect(&mut archive)
+}
+
+/// The platform whose importer claims the export at `path` among all importers.
+pub fn detected_platform(path: &Path) -> Platform {
+    let mut archive = Archive::open(path, Limits::default()).expect("open export");
+    importers::detect(&mut archive, None)
+        .expect("detected")
+        .platform()
+}
+
+/// Every raw post that `codec` splits out of the collected items, in item order.
+pub fn raw_posts(codec: &dyn Codec, out: &Collected) -> Vec<RawPost> {
+    out.items
+        .iter()
+        .flat_map(|item| {
+            codec
+                .split(&ItemRef {
+                    content_type: &item.content_type,
+                    source_url: item.source_url.as_deref(),
+                    payload: &item.payload,
+                })
+                .expect("split")
+        })
+        .collect()
+}
+
+/// Every raw post of the collected items with its normalized post, by platform post id.
+pub fn normalize_all(codec: &dyn Codec, out: &Collected) -> Vec<(RawPost, NewPost)> {
+    let mut all: Vec<(RawPost, NewPost)> = raw_posts(codec, out)
+        .into_iter()
+        .map(|raw| {
+            let post = codec.normalize(&raw).expect("normalize");
+            (raw, post)
+        })
+        .collect();
+    all.sort_by(|a, b| a.0.platform_post_id.cmp(&b.0.platform_post_id));
+    all
+}
+
+/// The normalized posts keyed by platform post id; an id given twice fails the test.
+pub fn posts_by_id(codec: &dyn Codec, out: &Collected) -> HashMap<String, NewPost> {
+    let mut posts = HashMap::new();
+    for (raw, post) in normalize_all(codec, out) {
+        assert!(
+            posts.insert(raw.platform_post_id.clone(), post).is_none(),
+            "{} twice",
+            raw.platform_post_id
+        );
+    }
+    posts
+}
+
+/// The raw and normalized post with platform post id `id`.
+pub fn find<'a>(all: &'a [(RawPost, NewPost)], id: &str) -> &'a (RawPost, NewPost) {
+    all.iter()
+        .find(|(raw, _)| raw.platform_post_id == id)
+        .unwrap_or_else(|| {
+            let ids: Vec<_> = all.iter().map(|(r, _)| &r.platform_post_id).collect();
+            panic!("no post {id} in {ids:?}")
+        })
+}
+
+/// What the importer did not import, as `what: reason` lines.
+pub fn skipped_lines(out: &Collected) -> Vec<String> {
+    out.skipped
+        .iter()
+        .map(|(what, reason)| format!("{what}: {reason}"))
+        .collect()
+}
+
 /// Writes a zip of `(name, bytes)` entries, deflated.
 pub fn write_zip(path: &Path, entries: &[(&str, &[u8])]) {
     let file = std::fs::File::create(path).expect("create zip");
@@ -151,6 +266,14 @@ pub fn write_zip(path: &Path, entries: &[(&str, &[u8])]) {
         zip.write_all(bytes).expect("zip write");
     }
     zip.finish().expect("zip finish");
+}
+
+/// Owned `(name, bytes)` entries as the borrowed ones `write_zip` and `write_tree` take.
+pub fn as_entries(files: &[(String, Vec<u8>)]) -> Vec<(&str, &[u8])> {
+    files
+        .iter()
+        .map(|(name, bytes)| (name.as_str(), bytes.as_slice()))
+        .collect()
 }
 
 /// Writes `(relative path, bytes)` files under `root`, creating folders.
