@@ -237,6 +237,17 @@ impl Archive {
         }))
     }
 
+    /// The bytes of an entry as far as they can be read: a damaged entry still goes to
+    /// the dead letters with what it holds.
+    pub fn readable_part(&mut self, entry: &Entry) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        if let Ok(mut reader) = self.open_entry(entry) {
+            // The error is the reason the file is here; what was read before it is kept.
+            let _ = reader.read_to_end(&mut bytes);
+        }
+        bytes
+    }
+
     /// A whole entry in memory, for the small JSON files of an export (bounded by the
     /// entry limit; big files should be streamed with `open_entry`).
     pub fn read_entry(&mut self, entry: &Entry) -> Result<Vec<u8>> {

@@ -5,6 +5,7 @@
 //! items on the same path as synced ones (see `ingest`). `crate::import` runs it all.
 
 pub mod archive;
+pub mod csv_rows;
 pub mod bluesky;
 pub mod facebook;
 pub mod twitter;

@@ -18,8 +18,9 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{Archive, Entry, Importer, Sink, chunk_id, media_kind};
-use crate::connectors::{Codec, ItemRef, MediaRef, NewPost, RawItem, RawPost};
+use super::csv_rows::{Chunk, each_row};
+use super::{Archive, Entry, Importer, Sink, media_kind};
+use crate::connectors::{Codec, ItemRef, MediaRef, NewPost, RawPost};
 use crate::platform::Platform;
 
 pub struct Reddit;
@@ -28,10 +29,6 @@ const POSTS: &str = "application/vnd.lifeboat.reddit-posts+json";
 const COMMENTS: &str = "application/vnd.lifeboat.reddit-comments+json";
 const SAVED_POSTS: &str = "application/vnd.lifeboat.reddit-saved-posts+json";
 const SAVED_COMMENTS: &str = "application/vnd.lifeboat.reddit-saved-comments+json";
-
-/// A raw item holds at most this many rows, or about this many bytes of them.
-const CHUNK_ROWS: usize = 1000;
-const CHUNK_BYTES: usize = 4 << 20;
 
 /// A file of the export that holds posts.
 struct Source {
@@ -239,7 +236,7 @@ fn read_checkfile(archive: &mut Archive, root: &str) -> Result<HashMap<String, S
     Ok(sums)
 }
 
-/// Streams one CSV file into raw items of `CHUNK_ROWS` row objects, and checks the file
+/// Streams one CSV file into raw items of row objects, and checks the file
 /// against its checksum. A file that stops being CSV goes to the dead letters whole; the
 /// rows before the fault are already imported.
 fn read_rows(
@@ -263,7 +260,7 @@ fn read_rows(
     };
     if let Err(error) = outcome {
         let reason = format!("not a readable CSV file: {error:#}");
-        let bytes = readable_part(archive, entry);
+        let bytes = archive.readable_part(entry);
         return out.unreadable(&entry.path, &reason, bytes);
     }
     let digest = hex::encode(hasher.finalize());
@@ -306,54 +303,10 @@ fn emit_rows(
         bail!("the header has no id column");
     }
     let mut chunk = Chunk::default();
-    let mut record = csv::ByteRecord::new();
-    while csv.read_byte_record(&mut record)? {
-        // Bodies are UTF-8; a stray byte must not cost the person the whole file.
-        let row: Map<String, Value> = headers
-            .iter()
-            .zip(record.iter())
-            .map(|(h, v)| (h.clone(), Value::String(String::from_utf8_lossy(v).into())))
-            .collect();
-        chunk.push(&row)?;
-        if chunk.rows >= CHUNK_ROWS || chunk.bytes.len() >= CHUNK_BYTES {
-            chunk.emit(entry, content_type, out)?;
-        }
-    }
-    chunk.emit(entry, content_type, out)
-}
-
-/// Rows waiting to become one raw item.
-#[derive(Default)]
-struct Chunk {
-    bytes: Vec<u8>,
-    rows: usize,
-    emitted: usize,
-}
-
-impl Chunk {
-    fn push(&mut self, row: &Map<String, Value>) -> Result<()> {
-        self.bytes.push(if self.rows == 0 { b'[' } else { b',' });
-        serde_json::to_writer(&mut self.bytes, row)?;
-        self.rows += 1;
-        Ok(())
-    }
-
-    fn emit(&mut self, entry: &Entry, content_type: &str, out: &mut dyn Sink) -> Result<()> {
-        if self.rows == 0 {
-            return Ok(());
-        }
-        self.bytes.push(b']');
-        let payload = std::mem::take(&mut self.bytes);
-        out.item(RawItem {
-            external_id: chunk_id(&entry.path, self.emitted, &payload),
-            content_type: content_type.to_string(),
-            source_url: Some(entry.path.clone()),
-            payload,
-        })?;
-        self.rows = 0;
-        self.emitted += 1;
-        Ok(())
-    }
+    each_row(&mut csv, &headers, |row| {
+        chunk.add(&row, &entry.path, content_type, out)
+    })?;
+    chunk.emit(&entry.path, content_type, out)
 }
 
 /// Hashes what passes through.
@@ -592,17 +545,6 @@ fn entity(name: &str) -> Option<char> {
         "nbsp" => '\u{a0}',
         _ => return None,
     })
-}
-
-/// The bytes of an entry as far as they can be read: a damaged entry still goes to the
-/// dead letters with what it holds.
-fn readable_part(archive: &mut Archive, entry: &Entry) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    if let Ok(mut reader) = archive.open_entry(entry) {
-        // The error is the reason the file is here; what was read before it is kept.
-        let _ = reader.read_to_end(&mut bytes);
-    }
-    bytes
 }
 
 #[cfg(test)]

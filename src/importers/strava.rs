@@ -21,17 +21,14 @@ use std::io::Read;
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Map, Value, json};
 
-use super::{Archive, Entry, Importer, Sink, chunk_id, media_kind};
-use crate::connectors::{Codec, ItemRef, MediaRef, NewPost, RawItem, RawPost};
+use super::csv_rows::{Chunk, each_row};
+use super::{Archive, Entry, Importer, Sink, media_kind};
+use crate::connectors::{Codec, ItemRef, MediaRef, NewPost, RawPost};
 use crate::platform::Platform;
 
 pub struct Strava;
 
 const ACTIVITIES: &str = "application/vnd.lifeboat.strava-activities+json";
-
-/// A raw item holds at most this many rows, or about this many bytes of them.
-const CHUNK_ROWS: usize = 1000;
-const CHUNK_BYTES: usize = 4 << 20;
 
 /// Added to a row that has no date: the start time from its GPX file's metadata.
 const GPX_TIME: &str = "lifeboat:gpx_time";
@@ -135,7 +132,7 @@ impl Importer for Strava {
             rows.read_csv(reader, &csv_entry, out)
         };
         if let Err(error) = read {
-            let bytes = readable_part(archive, &csv_entry);
+            let bytes = archive.readable_part(&csv_entry);
             let reason = format!("not a readable Strava activities file: {error:#}");
             out.unreadable(&csv_entry.path, &reason, bytes)?;
         }
@@ -143,7 +140,7 @@ impl Importer for Strava {
         for row in std::mem::take(&mut rows.undated) {
             rows.chunk.push(&row)?;
         }
-        rows.chunk.emit(&csv_entry, out)?;
+        rows.chunk.emit(&csv_entry.path, ACTIVITIES, out)?;
         copy_files(archive, &files, &rows.referenced, out)?;
         report_unlisted(&files, &rows.referenced, out);
         Ok(())
@@ -184,27 +181,17 @@ impl Rows {
         if !headers.iter().any(|h| h == "Activity ID" || h == "id") {
             bail!("the header has no activity id column");
         }
-        let mut record = csv::ByteRecord::new();
-        while csv.read_byte_record(&mut record)? {
-            let row: Map<String, Value> = headers
-                .iter()
-                .zip(record.iter())
-                .map(|(h, v)| (h.clone(), Value::String(String::from_utf8_lossy(v).into())))
-                .collect();
+        each_row(&mut csv, &headers, |row| {
             self.referenced.extend(files_of(&row).map(str::to_string));
             // Only a missing date: an unreadable one would hold every row of an export
             // whose dates are in another format.
             let undated = column(&row, &["Activity Date", "date"]).is_none();
             if undated && route_of(&row).is_some_and(is_gpx) {
                 self.undated.push(row);
-                continue;
+                return Ok(());
             }
-            self.chunk.push(&row)?;
-            if self.chunk.rows >= CHUNK_ROWS || self.chunk.bytes.len() >= CHUNK_BYTES {
-                self.chunk.emit(entry, out)?;
-            }
-        }
-        Ok(())
+            self.chunk.add(&row, &entry.path, ACTIVITIES, out)
+        })
     }
 }
 
@@ -264,40 +251,6 @@ fn capitalized(word: &str) -> String {
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),
         None => String::new(),
-    }
-}
-
-/// Rows waiting to become one raw item.
-#[derive(Default)]
-struct Chunk {
-    bytes: Vec<u8>,
-    rows: usize,
-    emitted: usize,
-}
-
-impl Chunk {
-    fn push(&mut self, row: &Map<String, Value>) -> Result<()> {
-        self.bytes.push(if self.rows == 0 { b'[' } else { b',' });
-        serde_json::to_writer(&mut self.bytes, row)?;
-        self.rows += 1;
-        Ok(())
-    }
-
-    fn emit(&mut self, entry: &Entry, out: &mut dyn Sink) -> Result<()> {
-        if self.rows == 0 {
-            return Ok(());
-        }
-        self.bytes.push(b']');
-        let payload = std::mem::take(&mut self.bytes);
-        out.item(RawItem {
-            external_id: chunk_id(&entry.path, self.emitted, &payload),
-            content_type: ACTIVITIES.to_string(),
-            source_url: Some(entry.path.clone()),
-            payload,
-        })?;
-        self.rows = 0;
-        self.emitted += 1;
-        Ok(())
     }
 }
 
@@ -497,17 +450,6 @@ fn number(text: &str) -> Option<Value> {
     } else {
         Some(json!(f))
     }
-}
-
-/// The bytes of an entry as far as they can be read: a damaged entry still goes to the
-/// dead letters with what it holds.
-fn readable_part(archive: &mut Archive, entry: &Entry) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    if let Ok(mut reader) = archive.open_entry(entry) {
-        // The error is the reason the file is here; what was read before it is kept.
-        let _ = reader.read_to_end(&mut bytes);
-    }
-    bytes
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
+use super::csv_rows::{Chunk, each_row};
 use super::{Archive, Entry, Importer, Sink, chunk_id, json_array_chunks, media_kind};
 use crate::connectors::{Codec, ItemRef, MediaRef, NewPost, RawItem, RawPost};
 use crate::platform::Platform;
@@ -38,9 +39,8 @@ const WATCH_HISTORY: &str = "application/vnd.lifeboat.youtube-watch-history+json
 const COMMENTS: &str = "application/vnd.lifeboat.youtube-comments+json";
 const VIDEOS: &str = "application/vnd.lifeboat.youtube-videos+json";
 
-/// A raw item holds at most this many records, or about this many bytes of CSV rows.
+/// A watch-history raw item holds at most this many records.
 const CHUNK: usize = 1000;
-const CHUNK_BYTES: usize = 4 << 20;
 
 /// Added to a videos.csv row: the video file matched to it, relative to the Takeout root.
 const FILE: &str = "lifeboat:file";
@@ -333,7 +333,7 @@ fn read_watch_history(archive: &mut Archive, files: &[Entry], out: &mut dyn Sink
         };
         if let Err(error) = outcome {
             let reason = format!("not a readable watch history: {error:#}");
-            out.unreadable(&entry.path, &reason, readable_part(archive, entry))?;
+            out.unreadable(&entry.path, &reason, archive.readable_part(entry))?;
         }
     }
     if ads > 0 {
@@ -404,7 +404,7 @@ fn read_csv(
     };
     if let Err(error) = outcome {
         let reason = format!("not a readable CSV file: {error:#}");
-        out.unreadable(&entry.path, &reason, readable_part(archive, entry))?;
+        out.unreadable(&entry.path, &reason, archive.readable_part(entry))?;
     }
     Ok(())
 }
@@ -428,54 +428,11 @@ fn emit_rows(
         })
         .collect();
     let mut chunk = Chunk::default();
-    let mut record = csv::ByteRecord::new();
-    while csv.read_byte_record(&mut record)? {
-        let mut row: Map<String, Value> = headers
-            .iter()
-            .zip(record.iter())
-            .map(|(h, v)| (h.clone(), Value::String(String::from_utf8_lossy(v).into())))
-            .collect();
+    each_row(&mut csv, &headers, |mut row| {
         each(&mut row);
-        chunk.push(&row)?;
-        if chunk.rows >= CHUNK || chunk.bytes.len() >= CHUNK_BYTES {
-            chunk.emit(&entry.path, content_type, out)?;
-        }
-    }
+        chunk.add(&row, &entry.path, content_type, out)
+    })?;
     chunk.emit(&entry.path, content_type, out)
-}
-
-/// Rows waiting to become one raw item.
-#[derive(Default)]
-struct Chunk {
-    bytes: Vec<u8>,
-    rows: usize,
-    emitted: usize,
-}
-
-impl Chunk {
-    fn push(&mut self, row: &Map<String, Value>) -> Result<()> {
-        self.bytes.push(if self.rows == 0 { b'[' } else { b',' });
-        serde_json::to_writer(&mut self.bytes, row)?;
-        self.rows += 1;
-        Ok(())
-    }
-
-    fn emit(&mut self, source: &str, content_type: &str, out: &mut dyn Sink) -> Result<()> {
-        if self.rows == 0 {
-            return Ok(());
-        }
-        self.bytes.push(b']');
-        let payload = std::mem::take(&mut self.bytes);
-        out.item(RawItem {
-            external_id: chunk_id(source, self.emitted, &payload),
-            content_type: content_type.to_string(),
-            source_url: Some(source.to_string()),
-            payload,
-        })?;
-        self.rows = 0;
-        self.emitted += 1;
-        Ok(())
-    }
 }
 
 /// The uploaded video files, matched to videos.csv rows by title.
@@ -593,17 +550,6 @@ fn relative<'a>(path: &'a str, root: &str) -> &'a str {
 
 fn archive_url(relative_path: &str) -> String {
     format!("archive:youtube/{relative_path}")
-}
-
-/// The bytes of an entry as far as they can be read: a damaged entry still goes to the
-/// dead letters with what it holds.
-fn readable_part(archive: &mut Archive, entry: &Entry) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    if let Ok(mut reader) = archive.open_entry(entry) {
-        // The error is the reason the file is here; what was read before it is kept.
-        let _ = reader.read_to_end(&mut bytes);
-    }
-    bytes
 }
 
 /// A non-empty column by any of its localized names, in any case.
