@@ -17,6 +17,7 @@ pub mod media;
 pub mod owner;
 pub mod platform;
 pub mod sync;
+mod text;
 pub mod time;
 pub mod vault;
 pub mod web;

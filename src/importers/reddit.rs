@@ -22,6 +22,7 @@ use super::csv_rows::{Chunk, each_row};
 use super::{Archive, Entry, Importer, Sink, media_kind};
 use crate::connectors::{Codec, ItemRef, MediaRef, NewPost, RawPost};
 use crate::platform::Platform;
+use crate::text::decode_entities;
 
 pub struct Reddit;
 
@@ -498,53 +499,6 @@ fn parse_date(date: &str) -> Option<i64> {
     time::OffsetDateTime::parse(date.trim(), &Rfc3339)
         .ok()
         .map(|t| t.unix_timestamp())
-}
-
-/// Reddit escapes `&`, `<` and `>` in Markdown bodies and titles, and writes the odd
-/// numeric entity (`&#x200B;`). Anything else, a lone `&` included, is kept as written.
-fn decode_entities(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(amp) = rest.find('&') {
-        out.push_str(&rest[..amp]);
-        rest = &rest[amp..];
-        let decoded = rest[1..]
-            .bytes()
-            .take(10)
-            .position(|b| b == b';')
-            .and_then(|end| Some((entity(&rest[1..=end])?, end)));
-        match decoded {
-            Some((c, end)) => {
-                out.push(c);
-                rest = &rest[end + 2..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-fn entity(name: &str) -> Option<char> {
-    if let Some(number) = name.strip_prefix('#') {
-        let code = match number.strip_prefix(['x', 'X']) {
-            Some(hex) => u32::from_str_radix(hex, 16).ok()?,
-            None => number.parse().ok()?,
-        };
-        return char::from_u32(code);
-    }
-    Some(match name {
-        "amp" => '&',
-        "lt" => '<',
-        "gt" => '>',
-        "quot" => '"',
-        "apos" => '\'',
-        "nbsp" => '\u{a0}',
-        _ => return None,
-    })
 }
 
 #[cfg(test)]
