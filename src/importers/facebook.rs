@@ -12,15 +12,13 @@
 //! Media metadata carries `upload_ip`. It stays in the raw payload (kept as the export
 //! wrote it) and is never copied into a post: `normalize` picks fields by name.
 
-use std::collections::HashSet;
-
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::meta::{self, MediaCopier, MediaFile};
+use super::meta::{self, MediaFile};
 use super::{Archive, Importer, Sink};
-use crate::connectors::{Codec, ItemRef, MediaRef, NewPost, RawPost};
+use crate::connectors::{Codec, ItemRef, NewPost, RawPost};
 use crate::platform::Platform;
 
 pub struct Facebook;
@@ -34,23 +32,11 @@ impl Codec for Facebook {
         let Some(content) = Content::from_content_type(item.content_type) else {
             bail!("{} is not Facebook export content", item.content_type);
         };
-        let records: Vec<Value> = serde_json::from_slice(item.payload)
-            .context("the item is not a JSON array of records")?;
-        let mut seen = HashSet::new();
-        let mut posts = Vec::with_capacity(records.len());
-        for mut record in records {
-            meta::repair_value(&mut record);
-            let parsed = Record::parse(&record)?;
-            if parsed.is_empty() {
-                continue; // counted by `read`, on the result page
-            }
-            let id = meta::unique_id(&mut seen, post_id(content, &parsed));
-            posts.push(RawPost {
-                platform_post_id: id,
-                payload: record,
-            });
-        }
-        Ok(posts)
+        meta::split_records(item.payload, "the item", |record| {
+            let parsed = Record::parse(record)?;
+            // An empty one is counted by `read`, on the result page.
+            Ok((!parsed.is_empty()).then(|| post_id(content, &parsed)))
+        })
     }
 
     fn normalize(&self, raw: &RawPost) -> Result<NewPost> {
@@ -69,14 +55,7 @@ impl Codec for Facebook {
                 .timestamp
                 .or_else(|| comment.and_then(|c| c.timestamp)),
             engagement: engagement(&record),
-            media: record
-                .media_files()
-                .into_iter()
-                .map(|f| MediaRef {
-                    url: meta::media_url(Platform::Facebook, &f.uri),
-                    kind: f.kind.map(str::to_string),
-                })
-                .collect(),
+            media: meta::media_refs(Platform::Facebook, record.media_files()),
             ..NewPost::default()
         })
     }
@@ -97,25 +76,22 @@ impl Importer for Facebook {
     }
 
     fn read(&self, archive: &mut Archive, out: &mut dyn Sink) -> Result<()> {
-        let files: Vec<_> = archive
-            .entries()
-            .iter()
-            .filter_map(|e| Content::of_path(&e.path).map(|c| (e.clone(), c)))
-            .collect();
-        let mut copier = MediaCopier::new(Platform::Facebook, archive);
         let mut empty = 0usize;
-        for (entry, content) in files {
-            let mut media = Vec::new();
-            meta::stream_records(archive, &entry, content.content_type(), out, |record| {
-                match Record::parse(&record) {
-                    Ok(parsed) if parsed.is_empty() => empty += 1,
-                    Ok(parsed) => media.extend(parsed.media_files()),
-                    Err(_) => {} // its item fails in `split`, with the reason
+        meta::read_content(
+            archive,
+            Platform::Facebook,
+            Content::of_path,
+            Content::content_type,
+            |_, record| match Record::parse(&record) {
+                Ok(parsed) if parsed.is_empty() => {
+                    empty += 1;
+                    Vec::new()
                 }
-            })?;
-            copier.copy(archive, &entry.path, media, out)?;
-        }
-        copier.report(out);
+                Ok(parsed) => parsed.media_files(),
+                Err(_) => Vec::new(), // its item fails in `split`, with the reason
+            },
+            out,
+        )?;
         if empty > 0 {
             out.skip(
                 "posts without content",

@@ -11,16 +11,15 @@
 //! export, or from the same export imported twice, is one post. Editing a caption keeps
 //! the id (the caption is not part of it).
 
-use std::collections::HashSet;
 use std::io::Read;
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::meta::{self, MediaCopier, MediaFile};
+use super::meta::{self, MediaFile};
 use super::{Archive, Importer, Sink};
-use crate::connectors::{Codec, ItemRef, MediaRef, NewPost, RawPost};
+use crate::connectors::{Codec, ItemRef, NewPost, RawPost};
 use crate::platform::Platform;
 
 pub struct Instagram;
@@ -34,19 +33,9 @@ impl Codec for Instagram {
         let Some(content) = Content::from_content_type(item.content_type) else {
             bail!("{} is not Instagram export content", item.content_type);
         };
-        let records: Vec<Value> = serde_json::from_slice(item.payload)
-            .with_context(|| format!("{} is not a JSON array of records", content.file()))?;
-        let mut seen = HashSet::new();
-        let mut posts = Vec::with_capacity(records.len());
-        for mut record in records {
-            meta::repair_value(&mut record);
-            let id = meta::unique_id(&mut seen, post_id(content, &record)?);
-            posts.push(RawPost {
-                platform_post_id: id,
-                payload: record,
-            });
-        }
-        Ok(posts)
+        meta::split_records(item.payload, content.file(), |record| {
+            post_id(content, record).map(Some)
+        })
     }
 
     fn normalize(&self, raw: &RawPost) -> Result<NewPost> {
@@ -59,14 +48,7 @@ impl Codec for Instagram {
             text: post.caption().to_string(),
             created_at: post.created_at(),
             engagement: engagement(content, &post),
-            media: post
-                .media_files()
-                .into_iter()
-                .map(|f| MediaRef {
-                    url: meta::media_url(Platform::Instagram, &f.uri),
-                    kind: f.kind.map(str::to_string),
-                })
-                .collect(),
+            media: meta::media_refs(Platform::Instagram, post.media_files()),
             ..NewPost::default()
         })
     }
@@ -103,22 +85,18 @@ impl Importer for Instagram {
     }
 
     fn read(&self, archive: &mut Archive, out: &mut dyn Sink) -> Result<()> {
-        let files: Vec<_> = archive
-            .entries()
-            .iter()
-            .filter_map(|e| Content::of_path(&e.path).map(|c| (e.clone(), c)))
-            .collect();
-        let mut copier = MediaCopier::new(Platform::Instagram, archive);
-        for (entry, content) in files {
-            let mut media = Vec::new();
-            meta::stream_records(archive, &entry, content.content_type(), out, |record| {
-                if let Ok(post) = Post::parse(content, &record) {
-                    media.extend(post.media_files());
-                }
-            })?;
-            copier.copy(archive, &entry.path, media, out)?;
-        }
-        copier.report(out);
+        meta::read_content(
+            archive,
+            Platform::Instagram,
+            Content::of_path,
+            Content::content_type,
+            |content, record| {
+                Post::parse(content, &record)
+                    .map(|post| post.media_files())
+                    .unwrap_or_default()
+            },
+            out,
+        )?;
         if meta::has_messages(archive) {
             out.skip("messages", "Instagram direct messages are not imported");
         }

@@ -6,13 +6,13 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 
-use anyhow::{Result, anyhow};
+use anyhow::{Context, Result, anyhow};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::{Archive, Entry, Sink, chunk_id, json_array_chunks, media_kind};
-use crate::connectors::RawItem;
+use crate::connectors::{MediaRef, RawItem, RawPost};
 use crate::platform::Platform;
 
 /// Records per raw item: small enough for the pipeline's batches, large enough that a
@@ -111,6 +111,30 @@ pub fn lenient_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D:
 /// A short, stable digest of some text, for ids built from content.
 pub fn short_hash(text: &str) -> String {
     hex::encode(&Sha256::digest(text.as_bytes())[..8])
+}
+
+/// The records of an item (`what`, for the error) as raw posts: each repaired, given the id
+/// `id_of` derives from it (`None`: not a post), made unique within the item.
+pub fn split_records(
+    payload: &[u8],
+    what: &str,
+    mut id_of: impl FnMut(&Value) -> Result<Option<String>>,
+) -> Result<Vec<RawPost>> {
+    let records: Vec<Value> = serde_json::from_slice(payload)
+        .with_context(|| format!("{what} is not a JSON array of records"))?;
+    let mut seen = HashSet::new();
+    let mut posts = Vec::with_capacity(records.len());
+    for mut record in records {
+        repair_value(&mut record);
+        let Some(id) = id_of(&record)? else {
+            continue;
+        };
+        posts.push(RawPost {
+            platform_post_id: unique_id(&mut seen, id),
+            payload: record,
+        });
+    }
+    Ok(posts)
 }
 
 /// `id`, or `id#2`, `id#3`… when an item already gave it: two records that derive the same
@@ -216,6 +240,45 @@ pub fn sniff(head: &[u8]) -> Option<&'static str> {
 pub struct MediaFile {
     pub uri: String,
     pub kind: Option<&'static str>,
+}
+
+/// The media of a post, under the URLs `MediaCopier` stores the files at.
+pub fn media_refs(platform: Platform, files: Vec<MediaFile>) -> Vec<MediaRef> {
+    files
+        .into_iter()
+        .map(|f| MediaRef {
+            url: media_url(platform, &f.uri),
+            kind: f.kind.map(str::to_string),
+        })
+        .collect()
+}
+
+/// Streams every file of the export that `content_of` says holds content (of kind `C`)
+/// into raw items of `content_type(C)`, and copies the media files its records name
+/// (`media_of`, given each repaired record; see `stream_records`).
+pub fn read_content<C: Copy>(
+    archive: &mut Archive,
+    platform: Platform,
+    content_of: impl Fn(&str) -> Option<C>,
+    content_type: impl Fn(C) -> &'static str,
+    mut media_of: impl FnMut(C, Value) -> Vec<MediaFile>,
+    out: &mut dyn Sink,
+) -> Result<()> {
+    let files: Vec<_> = archive
+        .entries()
+        .iter()
+        .filter_map(|e| content_of(&e.path).map(|c| (e.clone(), c)))
+        .collect();
+    let mut copier = MediaCopier::new(platform, archive);
+    for (entry, content) in files {
+        let mut media = Vec::new();
+        stream_records(archive, &entry, content_type(content), out, |record| {
+            media.extend(media_of(content, record));
+        })?;
+        copier.copy(archive, &entry.path, media, out)?;
+    }
+    copier.report(out);
+    Ok(())
 }
 
 /// Whether the export holds private conversations (Messenger, Instagram direct messages),
