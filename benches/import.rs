@@ -68,6 +68,7 @@ fn main() -> Result<()> {
 
     let ours = lifeboat_import(work.path(), &archive, "lifeboat-100k")?;
     report("lifeboat import", &ours.run, &ours.note);
+    breakdown(&archive, work.path())?;
     if let Some(theirs) = &theirs {
         println!(
             "  ratio lifeboat / twitter-to-sqlite: time {:.2}x, peak RSS {:.2}x",
@@ -244,6 +245,132 @@ fn sqlite_scalar(db: &Path, sql: &str) -> i64 {
     rusqlite::Connection::open(db)
         .and_then(|c| c.query_row(sql, [], |r| r.get(0)))
         .unwrap_or(-1)
+}
+
+/// Where Lifeboat's time goes, measured in this process, one part at a time:
+/// `json_array_chunks` alone over `data/tweets.js` (the shared streaming parser); the
+/// Twitter importer reading the whole archive into a sink that keeps nothing (no
+/// database, no media store); its codec splitting and normalizing every raw item on one
+/// thread; and the shared media store copying, hashing and fsyncing every media file.
+/// The rest of `lifeboat import` is the shared pipeline (stage tables, posts, FTS).
+fn breakdown(archive: &Path, work: &Path) -> Result<()> {
+    use lifeboat::connectors::{Codec, ItemRef};
+    use lifeboat::importers::{Archive, Importer, Limits, json_array_chunks, twitter::Twitter};
+
+    let mut opened = Archive::open(archive, Limits::default())?;
+    let tweets = opened
+        .ending_with("data/tweets.js")
+        .next()
+        .cloned()
+        .context("no data/tweets.js")?;
+    let started = Instant::now();
+    let mut chunk_bytes = 0;
+    json_array_chunks(opened.open_entry(&tweets)?, 1000, |_, chunk| {
+        chunk_bytes += chunk.len();
+        Ok(())
+    })?;
+    let chunks = started.elapsed();
+
+    let started = Instant::now();
+    let mut opened = Archive::open(archive, Limits::default())?;
+    let mut sink = Counting::default();
+    Twitter.read(&mut opened, &mut sink)?;
+    let read = started.elapsed();
+
+    let started = Instant::now();
+    let mut posts = 0;
+    for (content_type, payload) in &sink.items {
+        let item = ItemRef {
+            content_type,
+            source_url: None,
+            payload,
+        };
+        for raw in Twitter.split(&item)? {
+            Twitter.normalize(&raw)?;
+            posts += 1;
+        }
+    }
+    let codec = started.elapsed();
+    sink.items.clear();
+
+    let app = lifeboat::app::App::open(&work.join("media-store-alone"))?;
+    let media: Vec<_> = opened
+        .entries()
+        .iter()
+        .filter(|e| e.path.contains("_media/"))
+        .cloned()
+        .collect();
+    let started = Instant::now();
+    for entry in &media {
+        let url = format!("https://pbs.twimg.com/media/{}", entry.name());
+        let mut file = opened.open_entry(entry)?;
+        app.downloader
+            .store_local(1, "twitter", &url, &entry.path, &mut file)?;
+    }
+    let store = started.elapsed();
+    drop(app);
+    std::fs::remove_dir_all(work.join("media-store-alone"))?;
+
+    println!(
+        "    json_array_chunks alone over data/tweets.js: {:.2} s ({:.0} MB of chunks)",
+        chunks.as_secs_f64(),
+        chunk_bytes as f64 / 1e6
+    );
+    println!(
+        "    Twitter importer read, nothing stored: {:.2} s ({} items, {:.0} MB; {} media files read, {:.0} MB)",
+        read.as_secs_f64(),
+        sink.item_count,
+        sink.item_bytes as f64 / 1e6,
+        sink.media,
+        sink.media_bytes as f64 / 1e6,
+    );
+    println!(
+        "    Twitter split+normalize, one thread: {:.2} s ({posts} posts)",
+        codec.as_secs_f64()
+    );
+    println!(
+        "    media store alone (Downloader::store_local: copy, sha256, fsync): {:.2} s for {} files",
+        store.as_secs_f64(),
+        media.len()
+    );
+    Ok(())
+}
+
+/// Keeps raw items (to split them afterwards) and only counts media bytes.
+#[derive(Default)]
+struct Counting {
+    items: Vec<(String, Vec<u8>)>,
+    item_count: usize,
+    item_bytes: usize,
+    media: usize,
+    media_bytes: u64,
+}
+
+impl lifeboat::importers::Sink for Counting {
+    fn item(&mut self, item: lifeboat::connectors::RawItem) -> Result<()> {
+        self.item_count += 1;
+        self.item_bytes += item.payload.len();
+        self.items.push((item.content_type, item.payload));
+        Ok(())
+    }
+
+    fn media(
+        &mut self,
+        _url: &str,
+        _kind: Option<&str>,
+        _entry_path: &str,
+        file: &mut dyn std::io::Read,
+    ) -> Result<()> {
+        self.media += 1;
+        self.media_bytes += std::io::copy(file, &mut std::io::sink())?;
+        Ok(())
+    }
+
+    fn skip(&mut self, _what: &str, _reason: &str) {}
+
+    fn unreadable(&mut self, entry_path: &str, reason: &str, _payload: Vec<u8>) -> Result<()> {
+        bail!("{entry_path} unreadable: {reason}")
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -414,7 +414,12 @@ fn archive_2020(dir: &Path) -> PathBuf {
             "hello &amp; welcome https://t.co/pic0000001",
             &photo("EPxAbCdWsAE1234", "https://t.co/pic0000001")
         ),
-        tweet("1223000000000000002", "RT @friend: look at this", ""),
+        // A retweet of the same photo: the archive keeps the file again, under its id.
+        tweet(
+            "1223000000000000002",
+            "RT @friend: look at this https://t.co/pic0000001",
+            &photo("EPxAbCdWsAE1234", "https://t.co/pic0000001")
+        ),
         tweet(
             "1223000000000000003",
             "@friend agreed",
@@ -442,6 +447,10 @@ fn archive_2020(dir: &Path) -> PathBuf {
                 "data/tweet_media/1223000000000000001-EPxAbCdWsAE1234.jpg",
                 jpeg,
             ),
+            (
+                "data/tweet_media/1223000000000000002-EPxAbCdWsAE1234.jpg",
+                jpeg,
+            ),
             ("data/tweet_media/999-orphan.jpg", jpeg),
             ("assets/js/app.js", b"window.something = 1;"),
         ],
@@ -467,6 +476,10 @@ fn old_naming_2020_archive_imports() {
                 "https://pbs.twimg.com/media/EPxAbCdWsAE1234.jpg",
                 "data/tweet_media/1223000000000000001-EPxAbCdWsAE1234.jpg"
             ),
+            (
+                "https://pbs.twimg.com/media/EPxAbCdWsAE1234.jpg",
+                "data/tweet_media/1223000000000000002-EPxAbCdWsAE1234.jpg"
+            ),
             // No tweet names it: kept under its place in the export.
             (
                 "archive:twitter/data/tweet_media/999-orphan.jpg",
@@ -488,7 +501,10 @@ fn old_naming_2020_archive_imports() {
         (Some(7), Some(2))
     );
     assert_eq!(e["source"], "Twitter for Android");
-    assert_eq!(posts["1223000000000000002"].kind, "repost");
+    let retweet = &posts["1223000000000000002"];
+    assert_eq!(retweet.kind, "repost");
+    assert_eq!(retweet.text, "RT @friend: look at this");
+    assert_eq!(retweet.media, first.media);
     assert_eq!(posts["1223000000000000003"].kind, "reply");
     assert_eq!(
         posts["1223000000000000003"].reply_to.as_deref(),
@@ -498,14 +514,15 @@ fn old_naming_2020_archive_imports() {
     let env = ImportEnv::new();
     let summary = env.import(&zip, None).expect("import 2020 archive");
     assert_eq!(summary.items_new, 1);
-    assert_eq!(summary.media_new, 2);
+    // The retweet's copy of the photo is the same media: stored once.
+    assert_eq!((summary.media_new, summary.media_known), (2, 1));
     assert_eq!(env.posts("twitter").len(), 3);
     assert!(env.post("twitter", "1223000000000000001").has_media);
     let linked = env.count(
         "SELECT count(*) FROM post_media pm JOIN media m ON m.id = pm.media_id
          WHERE m.status = 'completed'",
     );
-    assert_eq!(linked, 1, "the photo is the tweet's media, not a download");
+    assert_eq!(linked, 2, "the photo is both tweets' media, not a download");
     let again = env.import(&zip, None).expect("import again");
     assert_eq!((again.items_new, again.media_new), (0, 0));
     assert_eq!(env.posts("twitter").len(), 3);

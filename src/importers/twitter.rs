@@ -13,17 +13,18 @@
 //! kept byte for byte. The account's user name (from `account.js`, read first) rides
 //! along as a content-type parameter, because tweets in the archive do not carry their
 //! author; `split` puts it back where the platform's API puts it (`user.screen_name`).
-//! Media files are named `<tweet id>-<key>.<ext>`; while tweets stream by, a small map
-//! from those names to the URL `normalize` gives is kept for the tweets that have media.
+//! Media files are named `<tweet id>-<key>.<ext>`; while tweets stream by, the URL
+//! `normalize` gives each file's media is noted in a map of the media files' names.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Read;
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
-use std::borrow::Cow;
 
 use super::{Archive, Entry, Importer, Sink, chunk_id, json_array_chunks, media_kind};
 use crate::connectors::{Codec, ItemRef, MediaRef, NewPost, RawItem, RawPost};
@@ -91,7 +92,7 @@ impl Importer for Twitter {
         let layout = Layout::of(archive, out);
         let account = read_account(archive, &layout, out);
         let content_type = tweets_content_type(&account);
-        let mut media_names = MediaNames::default();
+        let mut media_names = MediaNames::new(&layout.media);
         for entry in &layout.tweets {
             let scan = |bytes: &[u8]| media_names.add_chunk(bytes);
             stream_file(archive, entry, &content_type, scan, out)?;
@@ -186,7 +187,7 @@ const NOT_IMPORTED: &[(&str, &str)] = &[
     ("lists-created", "lists are not imported"),
     (
         "note-tweet",
-        "the full text of long posts (note tweets) is not merged; those tweets are imported with their shortened text",
+        "the full text of long posts (note-tweet.js) is not imported; those posts keep the text tweets.js has",
     ),
     (
         "profile",
@@ -571,11 +572,11 @@ fn unreadable_bytes(archive: &mut Archive, entry: &Entry) -> Result<(Vec<u8>, &'
     Ok((payload, note))
 }
 
-/// Media file names (`<tweet id>-<key>`) of the tweets seen so far → the URL and kind
-/// `normalize` gives that media. Only tweets with media add to it.
-#[derive(Default)]
+/// The export's media files by name (`<tweet id>-<key>.<ext>`), each with the URL and
+/// kind `normalize` gives it once a tweet naming it has streamed by. Only files the
+/// export has are in it, so it is no larger than the media folders' listing.
 struct MediaNames {
-    urls: HashMap<String, (String, &'static str)>,
+    urls: HashMap<String, Option<(String, &'static str)>>,
 }
 
 /// Just enough of a tweet element to find its media: `{"tweet": {...}}`, or a bare
@@ -603,15 +604,25 @@ struct ScanTweet<'a> {
 }
 
 impl MediaNames {
+    fn new(media: &[Entry]) -> MediaNames {
+        let urls = media.iter().map(|e| (e.name().to_string(), None)).collect();
+        MediaNames { urls }
+    }
+
+    /// Notes the media of one chunk of tweets. An element of an unexpected shape only
+    /// loses its files' link to the tweet (they are still stored).
     fn add_chunk(&mut self, chunk: &[u8]) {
-        // Most chunks of a big archive have no media at all: skip them without parsing.
-        if !contains(chunk, b"\"media_url") {
+        // Chunks without media need no parsing, nor do archives without media files.
+        if self.urls.is_empty() || !contains(chunk, b"\"media_url") {
             return;
         }
-        let Ok(elements) = serde_json::from_slice::<Vec<ScanElement>>(chunk) else {
+        let Ok(elements) = serde_json::from_slice::<Vec<&RawValue>>(chunk) else {
             return;
         };
-        for element in elements {
+        for raw in elements {
+            let Ok(element) = serde_json::from_str::<ScanElement>(raw.get()) else {
+                continue;
+            };
             let tweet = element.tweet.unwrap_or(ScanTweet {
                 id_str: element.id_str,
                 extended_entities: element.extended_entities,
@@ -625,9 +636,10 @@ impl MediaNames {
                 .unwrap_or_default();
             for m in &media {
                 let Some(chosen) = m.chosen() else { continue };
-                for key in m.file_keys() {
-                    self.urls
-                        .insert(format!("{id}-{key}"), (chosen.url.clone(), chosen.kind));
+                for key in m.file_keys(&chosen) {
+                    if let Some(slot) = self.urls.get_mut(&format!("{id}-{key}")) {
+                        *slot = Some((chosen.url.clone(), chosen.kind));
+                    }
                 }
             }
         }
@@ -638,8 +650,8 @@ impl MediaNames {
     fn url_for(&self, entry: &Entry) -> (String, Option<String>) {
         let name = entry.name();
         match self.urls.get(name) {
-            Some((url, kind)) => (url.clone(), Some((*kind).to_string())),
-            None => (
+            Some(Some((url, kind))) => (url.clone(), Some((*kind).to_string())),
+            _ => (
                 format!("archive:twitter/{}", export_path(&entry.path)),
                 media_kind(name).map(str::to_string),
             ),
@@ -888,19 +900,20 @@ impl Media<'_> {
     }
 
     /// The names the archive may give this media's file after `<tweet id>-`: a photo's
-    /// image name; a video's or GIF's mp4 name (of whichever variant it chose).
-    fn file_keys(&self) -> Vec<String> {
-        let mut keys = Vec::new();
-        if self.is_video() {
-            keys.extend(self.mp4_variants().filter_map(|v| url_basename(&v.url)));
+    /// image name; a video's or GIF's mp4 name (of whichever variant it chose), never
+    /// its thumbnail's.
+    fn file_keys(&self, chosen: &Chosen) -> Vec<String> {
+        if chosen.kind == "video" {
+            return self
+                .mp4_variants()
+                .filter_map(|v| url_basename(&v.url))
+                .collect();
         }
-        for url in [&self.media_url_https, &self.media_url]
+        [&self.media_url_https, &self.media_url]
             .into_iter()
             .flatten()
-        {
-            keys.extend(url_basename(url));
-        }
-        keys
+            .filter_map(|url| url_basename(url))
+            .collect()
     }
 }
 
