@@ -413,7 +413,7 @@ fn generate(path: &Path, tweets: usize, media: usize, naming: Naming) -> Result<
 
     // Media tweets are spread evenly through the file, as in a real timeline.
     let every = (tweets / media.max(1)).max(1);
-    let has_media = |i: usize| media > 0 && i % every == 0 && i / every < media;
+    let has_media = |i: usize| media > 0 && i.is_multiple_of(every) && i / every < media;
     zip.start_file(format!("data/{file}.js"), deflated)?;
     zip.write_all(format!("window.YTD.{global}.part0 = [\n").as_bytes())?;
     let mut seed = 0x5eed_u64;
@@ -540,7 +540,7 @@ fn tweet_element(i: usize, with_media: bool, seed: &mut u64) -> String {
     let friend = FRIENDS[(next(seed) % FRIENDS.len() as u64) as usize];
     let words = 8 + (next(seed) % 30) as usize;
     let body = common::sentence(seed, words);
-    let link = next(seed) % 3 == 0;
+    let link = next(seed).is_multiple_of(3);
     let tco = format!("https://t.co/{:010x}", next(seed) % 0xff_ffff_ffff);
     let media_tco = format!("https://t.co/{:010x}", next(seed) % 0xff_ffff_ffff);
 
