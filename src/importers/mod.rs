@@ -5,16 +5,16 @@
 //! items on the same path as synced ones (see `ingest`). `crate::import` runs it all.
 
 pub mod archive;
-pub mod csv_rows;
 pub mod bluesky;
+pub mod csv_rows;
 pub mod facebook;
-pub mod twitter;
 pub mod instagram;
 pub mod mastodon;
 pub mod meta;
 pub mod reddit;
 pub mod strava;
 pub mod takeout;
+pub mod twitter;
 
 use std::io::Read;
 
@@ -26,7 +26,16 @@ use crate::connectors::{Codec, RawItem};
 use crate::platform::Platform;
 
 /// Every importer Lifeboat has. A new format: one file, one line here.
-pub static ALL: &[&dyn Importer] = &[&takeout::Takeout, &strava::Strava, &reddit::Reddit, &twitter::Twitter, &instagram::Instagram, &facebook::Facebook, &mastodon::Mastodon, &bluesky::Bluesky];
+pub static ALL: &[&dyn Importer] = &[
+    &takeout::Takeout,
+    &strava::Strava,
+    &reddit::Reddit,
+    &twitter::Twitter,
+    &instagram::Instagram,
+    &facebook::Facebook,
+    &mastodon::Mastodon,
+    &bluesky::Bluesky,
+];
 
 pub fn for_platform(platform: Platform) -> Option<&'static dyn Importer> {
     ALL.iter().copied().find(|i| i.platform() == platform)
