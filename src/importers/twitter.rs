@@ -29,6 +29,7 @@ use serde_json::{Map, Value, json};
 use super::{Archive, Entry, Importer, Sink, chunk_id, json_array_chunks, media_kind};
 use crate::connectors::{Codec, ItemRef, MediaRef, NewPost, RawItem, RawPost};
 use crate::platform::Platform;
+use crate::text::decode_entities;
 
 pub struct Twitter;
 
@@ -1091,7 +1092,7 @@ fn normalize_like(raw: &RawPost) -> Result<NewPost> {
         .unwrap_or_else(|| permalink(None, tweet_id));
     Ok(NewPost {
         kind: "like".into(),
-        text: unescape_html(like.full_text.as_deref().unwrap_or("")),
+        text: decode_entities(like.full_text.as_deref().unwrap_or("")),
         url: Some(url),
         engagement: Some(json!({ "tweet_id": tweet_id })),
         ..NewPost::default()
@@ -1101,7 +1102,7 @@ fn normalize_like(raw: &RawPost) -> Result<NewPost> {
 /// The tweet's text as a person reads it: entities decoded, t.co links expanded, and the
 /// links to attached media (shown as media) removed.
 fn plain_text(full_text: &str, urls: &[UrlEntity], media: &[Media]) -> String {
-    let mut text = unescape_html(full_text);
+    let mut text = decode_entities(full_text);
     for u in urls {
         if let (Some(short), Some(long)) = (u.url.as_deref(), u.expanded_url.as_deref())
             && !short.is_empty()
@@ -1121,39 +1122,6 @@ fn plain_text(full_text: &str, urls: &[UrlEntity], media: &[Media]) -> String {
     text
 }
 
-/// Twitter escapes `&`, `<` and `>` in tweet text; decoded in one pass so `&amp;gt;`
-/// stays the literal `&gt;` it was.
-fn unescape_html(text: &str) -> String {
-    if !text.contains('&') {
-        return text.to_string();
-    }
-    const ENTITIES: &[(&str, char)] = &[
-        ("&amp;", '&'),
-        ("&lt;", '<'),
-        ("&gt;", '>'),
-        ("&quot;", '"'),
-        ("&#39;", '\''),
-    ];
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find('&') {
-        out.push_str(&rest[..i]);
-        rest = &rest[i..];
-        match ENTITIES.iter().find(|(e, _)| rest.starts_with(e)) {
-            Some((entity, c)) => {
-                out.push(*c);
-                rest = &rest[entity.len()..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
 /// `RT @user: ...` → "user". The archive marks retweets only this way (`retweeted` is
 /// always false).
 fn retweeted_user(full_text: &str) -> Option<&str> {
@@ -1167,8 +1135,8 @@ fn retweeted_user(full_text: &str) -> Option<&str> {
 /// `<a href="..." rel="nofollow">Twitter Web App</a>` → "Twitter Web App".
 fn source_name(source: &str) -> String {
     match (source.find('>'), source.rfind("</a>")) {
-        (Some(start), Some(end)) if start < end => unescape_html(&source[start + 1..end]),
-        _ => unescape_html(source),
+        (Some(start), Some(end)) if start < end => decode_entities(&source[start + 1..end]),
+        _ => decode_entities(source),
     }
 }
 
@@ -1208,12 +1176,15 @@ mod tests {
     }
 
     #[test]
-    fn entities_decode_in_one_pass() {
+    fn tweet_text_is_decoded_once_and_links_expanded() {
+        let urls = [UrlEntity {
+            url: Some("https://t.co/abc".into()),
+            expanded_url: Some("https://example.org/?a=1&b=2".into()),
+        }];
         assert_eq!(
-            unescape_html("a &gt; b &amp;&amp; c &amp;gt;"),
-            "a > b && c &gt;"
+            plain_text("a &gt; b &amp;gt; https://t.co/abc ", &urls, &[]),
+            "a > b &gt; https://example.org/?a=1&b=2"
         );
-        assert_eq!(unescape_html("R&D & more"), "R&D & more");
     }
 
     #[test]
