@@ -368,6 +368,12 @@ impl Writer<'_> {
         let items = std::mem::take(&mut self.items);
         let media = std::mem::take(&mut self.media);
         self.item_bytes = 0;
+        // Files are recorded as stored only once they are on disk for good.
+        let paths: Vec<&str> = media.iter().map(|(_, _, f)| f.path.as_str()).collect();
+        self.app
+            .downloader
+            .make_durable(&paths)
+            .context("cannot flush imported media files to disk")?;
         let t = &self.target;
         let bytes_done = self.read.load(Ordering::Relaxed) as i64;
         let mut stats = self.stats;

@@ -87,82 +87,101 @@ pub const UNREADABLE: &str = "application/vnd.lifeboat.unreadable";
 /// Streams a JSON array (optionally behind a JavaScript prefix such as Twitter's
 /// `window.YTD.tweets.part0 = `, skipped up to the first `[`) and hands its elements,
 /// `chunk` at a time, to `emit` as the text of a JSON array. Memory stays bounded by one
-/// chunk, whatever the file's size. An error names the byte position where the file
-/// stops being JSON; elements before it have already been emitted.
+/// chunk, whatever the file's size. Elements are found by a byte scanner (strings,
+/// escapes and nesting depth), and each chunk is then checked by serde_json in memory:
+/// several times faster than parsing from the reader byte by byte. An error says where
+/// the file stops being JSON; the chunks before it have already been emitted.
 pub fn json_array_chunks(
     reader: impl Read,
     chunk: usize,
     mut emit: impl FnMut(usize, Vec<u8>) -> Result<()>,
 ) -> Result<()> {
-    use serde::de::{Deserializer as _, SeqAccess, Visitor};
-    use serde_json::value::RawValue;
-
+    let chunk = chunk.max(1);
     let mut reader = std::io::BufReader::with_capacity(1 << 20, reader);
-    // Skip the prefix up to the array.
+    let mut block = vec![0u8; 1 << 20];
+    let mut started = false;
     let mut skipped = 0usize;
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let mut buffer: Vec<u8> = vec![b'['];
+    let (mut in_chunk, mut emitted, mut offset) = (0usize, 0usize, 0u64);
+    let mut element_open = false;
+    let mut send = |buffer: &mut Vec<u8>, n: &mut usize, offset: u64| -> Result<()> {
+        buffer.push(b']');
+        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(buffer) {
+            bail!("not valid JSON in the elements after byte {offset}: {e}");
+        }
+        emit(*n, std::mem::replace(buffer, vec![b'[']))?;
+        *n += 1;
+        Ok(())
+    };
     loop {
-        let mut byte = [0u8; 1];
-        if reader.read(&mut byte)? == 0 || skipped > 4096 {
-            bail!("not valid JSON: no array at the start of the file");
+        let n = reader.read(&mut block)?;
+        if n == 0 {
+            bail!(if started {
+                "not valid JSON: the file ends before its array is closed"
+            } else {
+                "not valid JSON: no array at the start of the file"
+            });
         }
-        if byte[0] == b'[' {
-            break;
-        }
-        skipped += 1;
-    }
-
-    /// Collects elements into chunks; an error from `emit` is kept aside, since serde
-    /// only carries its own error type through the parser.
-    struct Elements<'e, F> {
-        chunk: usize,
-        emit: &'e mut F,
-        failed: &'e mut Option<anyhow::Error>,
-    }
-    impl<'de, F: FnMut(usize, Vec<u8>) -> Result<()>> Visitor<'de> for Elements<'_, F> {
-        type Value = ();
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a JSON array")
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-            let mut buffer = Vec::new();
-            let mut in_chunk = 0;
-            let mut n = 0;
-            loop {
-                let element = seq.next_element::<Box<RawValue>>()?;
-                let last = element.is_none();
-                if let Some(element) = element {
-                    buffer.push(if buffer.is_empty() { b'[' } else { b',' });
-                    buffer.extend_from_slice(element.get().as_bytes());
-                    in_chunk += 1;
+        let mut i = 0;
+        if !started {
+            match block[..n].iter().position(|&b| b == b'[') {
+                Some(at) if skipped + at <= 4096 => {
+                    started = true;
+                    i = at + 1;
                 }
-                if (in_chunk == self.chunk || last) && !buffer.is_empty() {
-                    buffer.push(b']');
-                    if let Err(e) = (self.emit)(n, std::mem::take(&mut buffer)) {
-                        *self.failed = Some(e);
-                        return Err(serde::de::Error::custom("stopped"));
-                    }
-                    n += 1;
+                _ if skipped + n > 4096 => {
+                    bail!("not valid JSON: no array at the start of the file")
+                }
+                _ => {
+                    skipped += n;
+                    continue;
+                }
+            }
+        }
+        let mut from = i;
+        while i < n {
+            let byte = block[i];
+            if in_string {
+                match (escaped, byte) {
+                    (true, _) => escaped = false,
+                    (false, b'\\') => escaped = true,
+                    (false, b'"') => in_string = false,
+                    _ => {}
+                }
+            } else if depth == 0 && (byte == b',' || byte == b']') {
+                // The end of a top-level element (or of the array).
+                buffer.extend_from_slice(&block[from..i]);
+                from = i + 1;
+                if element_open {
+                    in_chunk += 1;
+                    element_open = false;
+                }
+                let last = byte == b']';
+                if in_chunk == chunk || (last && in_chunk > 0) {
+                    send(&mut buffer, &mut emitted, offset)?;
                     in_chunk = 0;
+                } else if !last {
+                    buffer.push(b',');
                 }
                 if last {
                     return Ok(());
                 }
+            } else {
+                match byte {
+                    b'"' => in_string = true,
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => depth = depth.saturating_sub(1),
+                    _ => {}
+                }
+                if !byte.is_ascii_whitespace() {
+                    element_open = true;
+                }
             }
+            i += 1;
         }
-    }
-    // The array's `[` was consumed: put it back in front of the rest.
-    let rest = std::io::Cursor::new(b"[".to_vec()).chain(reader);
-    let mut de = serde_json::Deserializer::from_reader(rest);
-    let mut failed = None;
-    let outcome = (&mut de).deserialize_seq(Elements {
-        chunk: chunk.max(1),
-        emit: &mut emit,
-        failed: &mut failed,
-    });
-    match (outcome, failed) {
-        (_, Some(e)) => Err(e),
-        (Ok(()), None) => Ok(()),
-        (Err(e), None) => Err(anyhow::anyhow!("not valid JSON: {e}")),
+        buffer.extend_from_slice(&block[from..n]);
+        offset += n as u64;
     }
 }
 
@@ -255,5 +274,57 @@ impl Sink for Collected {
         self.unreadable
             .push((entry_path.to_string(), reason.to_string()));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_array_chunks;
+
+    fn chunks(text: &str, size: usize) -> anyhow::Result<Vec<String>> {
+        let mut out = Vec::new();
+        json_array_chunks(text.as_bytes(), size, |n, bytes| {
+            assert_eq!(n, out.len());
+            out.push(String::from_utf8(bytes).unwrap());
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    #[test]
+    fn elements_come_in_chunks_whatever_they_contain() {
+        let text = "window.YTD.tweets.part0 = [ {\"a\": \"],[\\\"{\"}, [1, [2]],\n \"x\\\\\", 3 ]";
+        let got = chunks(text, 2).unwrap();
+        assert_eq!(got.len(), 2);
+        let first: serde_json::Value = serde_json::from_str(&got[0]).unwrap();
+        assert_eq!(first, serde_json::json!([{"a": "],[\"{"}, [1, [2]]]));
+        let second: serde_json::Value = serde_json::from_str(&got[1]).unwrap();
+        assert_eq!(second, serde_json::json!(["x\\", 3]));
+        assert!(chunks("window.YTD.x.part0 = [ ]", 10).unwrap().is_empty());
+        assert!(chunks("= []", 10).unwrap().is_empty());
+        assert_eq!(
+            chunks("{\"ig_stories\": [1,2,3]}", 10).unwrap(),
+            ["[1,2,3]"]
+        );
+    }
+
+    #[test]
+    fn broken_arrays_are_errors_after_the_good_chunks() {
+        let mut seen = 0;
+        let err = json_array_chunks(&b"[1,2,3,{\"a\":}]"[..], 2, |_, _| {
+            seen += 1;
+            Ok(())
+        })
+        .unwrap_err();
+        assert_eq!(seen, 1, "the first chunk came through");
+        assert!(err.to_string().contains("not valid JSON"), "{err}");
+        assert!(chunks("[1,]", 5).is_err());
+        assert!(
+            chunks("[1,2", 5)
+                .unwrap_err()
+                .to_string()
+                .contains("ends before")
+        );
+        assert!(chunks("no array here", 5).is_err());
     }
 }
