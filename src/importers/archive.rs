@@ -36,6 +36,9 @@ impl Default for Limits {
     }
 }
 
+/// An unreadable file larger than this is kept only up to this size in the dead letters.
+pub const MAX_UNREADABLE_BYTES: u64 = 256 << 20;
+
 /// One file inside the export.
 #[derive(Debug, Clone)]
 pub struct Entry {
@@ -237,13 +240,14 @@ impl Archive {
         }))
     }
 
-    /// The bytes of an entry as far as they can be read: a damaged entry still goes to
-    /// the dead letters with what it holds.
+    /// The bytes of an entry as far as they can be read, up to `MAX_UNREADABLE_BYTES`:
+    /// a damaged entry still goes to the dead letters with what it holds, and a huge one
+    /// cannot fill the memory.
     pub fn readable_part(&mut self, entry: &Entry) -> Vec<u8> {
         let mut bytes = Vec::new();
-        if let Ok(mut reader) = self.open_entry(entry) {
+        if let Ok(reader) = self.open_entry(entry) {
             // The error is the reason the file is here; what was read before it is kept.
-            let _ = reader.read_to_end(&mut bytes);
+            let _ = reader.take(MAX_UNREADABLE_BYTES).read_to_end(&mut bytes);
         }
         bytes
     }

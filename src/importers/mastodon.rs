@@ -57,9 +57,6 @@ const ORDERED_CHUNK: usize = 500;
 /// Status URLs per raw item of likes and bookmarks.
 const URL_CHUNK: usize = 1000;
 
-/// A malformed file larger than this is kept only up to this size in the dead letters.
-const MAX_UNREADABLE: u64 = 256 << 20;
-
 /// The public audience of ActivityPub, in the three spellings servers use.
 const PUBLIC: &[&str] = &[
     "https://www.w3.org/ns/activitystreams#Public",
@@ -305,12 +302,7 @@ fn stream_collection(
         // The import itself failed (the database), not the file.
         Err(e) if sink_failed => Err(e),
         Err(e) => {
-            let mut bytes = Vec::new();
-            archive
-                .open_entry(entry)?
-                .take(MAX_UNREADABLE)
-                .read_to_end(&mut bytes)
-                .with_context(|| format!("cannot read {}", entry.path))?;
+            let bytes = archive.readable_part(entry);
             out.unreadable(&entry.path, &format!("{e:#}"), bytes)
         }
     }

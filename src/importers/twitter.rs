@@ -41,9 +41,6 @@ const LIKES: &str = "application/vnd.lifeboat.twitter-likes+json";
 /// Elements per raw item: about 2 MB of pretty-printed tweets.
 const CHUNK: usize = 1000;
 
-/// A malformed file larger than this is kept only up to this size in the dead letters.
-const MAX_UNREADABLE: u64 = 256 << 20;
-
 /// Platform post ids of likes start with this, so a like never collides with the
 /// person's own tweet of the same id.
 const LIKE_PREFIX: &str = "like:";
@@ -559,13 +556,8 @@ fn stream_file(
 
 /// The bytes of a malformed file for the dead letters, and a note if they were cut.
 fn unreadable_bytes(archive: &mut Archive, entry: &Entry) -> Result<(Vec<u8>, &'static str)> {
-    let mut payload = Vec::new();
-    archive
-        .open_entry(entry)?
-        .take(MAX_UNREADABLE)
-        .read_to_end(&mut payload)
-        .with_context(|| format!("cannot read {}", entry.path))?;
-    let note = if entry.size > MAX_UNREADABLE {
+    let payload = archive.readable_part(entry);
+    let note = if entry.size > super::archive::MAX_UNREADABLE_BYTES {
         " (only its first 256 MB are kept)"
     } else {
         ""
