@@ -40,6 +40,30 @@ pub fn reclaim_abandoned(app: &App) -> Result<()> {
             "took back work from a Lifeboat process that stopped"
         );
     }
+    remove_stale_uploads(app)
+}
+
+/// Uploaded exports whose import is over (a server killed mid-upload or mid-import
+/// leaves them behind): they can be large, and importing again needs a new upload.
+fn remove_stale_uploads(app: &App) -> Result<()> {
+    let Ok(dir) = std::fs::read_dir(app.config.data_dir.join("uploads")) else {
+        return Ok(());
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(id) = name
+            .strip_suffix(".upload")
+            .and_then(|id| id.parse::<i64>().ok())
+        else {
+            continue;
+        };
+        let running = app
+            .db
+            .read_blocking(|c| Ok(db::imports::is_running(c, id)?))?;
+        if !running {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
     Ok(())
 }
 

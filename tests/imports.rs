@@ -179,6 +179,13 @@ fn an_unknown_format_lists_the_supported_ones() {
 
 /// Sends the start of a multipart upload, then drops the connection halfway.
 fn cut_off_upload(server: &Server, key: &str) {
+    let stream = start_upload(server, key);
+    std::thread::sleep(Duration::from_millis(200));
+    drop(stream);
+}
+
+/// Sends the start of a 10 MB multipart upload and keeps the connection open.
+fn start_upload(server: &Server, key: &str) -> TcpStream {
     let addr = server
         .url("")
         .trim_start_matches("http://")
@@ -198,8 +205,7 @@ fn cut_off_upload(server: &Server, key: &str) {
     stream.write_all(request.as_bytes()).unwrap();
     stream.write_all(&vec![b'P'; 1_000_000]).unwrap();
     stream.flush().unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    drop(stream);
+    stream
 }
 
 #[tokio::test]
@@ -235,6 +241,51 @@ async fn a_cut_off_upload_is_not_shown_as_complete_and_leaves_no_file() {
     assert!(left.is_empty(), "files left in uploads/: {left:?}");
     server.stop();
     assert_eq!(posts_and_items(server.data_dir()), (0, 0));
+}
+
+#[tokio::test]
+async fn a_server_killed_during_an_upload_cleans_up_when_it_starts_again() {
+    let data = tempfile::tempdir().unwrap();
+    add_user(data.path(), "alice", "correct horse battery", true);
+    let key = api_key(data.path(), "alice");
+    let server = Server::start_in(data.path());
+    let stream = start_upload(&server, &key);
+    let uploads = data.path().join("uploads");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_dir(&uploads).map_or(0, |d| d.count()) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the upload never reached the disk"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    send_signal(server.pid(), libc::SIGKILL);
+    drop(server);
+    drop(stream);
+
+    let mut server = Server::start_in(data.path());
+    let api = server.api(&key);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let list = api.get("/api/v1/imports").await.json();
+        let left = std::fs::read_dir(&uploads).map_or(0, |d| d.count());
+        if list["items"][0]["status"] == "failed" && left == 0 {
+            assert!(
+                list["items"][0]["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("cut off"),
+                "{list}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not cleaned up: {list}, {left} files"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.stop();
 }
 
 #[tokio::test]

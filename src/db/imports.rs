@@ -143,6 +143,16 @@ pub fn for_user_by_id(
     .optional()
 }
 
+/// Whether import `id` is still being uploaded or worked on.
+pub fn is_running(conn: &Connection, id: i64) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM imports WHERE id = ?1
+             AND status IN ('uploading', 'reading', 'processing'))",
+        [id],
+        |r| r.get(0),
+    )
+}
+
 /// Processes with unfinished imports (see `queue::claimants`).
 pub fn claimants(conn: &Connection) -> rusqlite::Result<Vec<String>> {
     conn.prepare(
