@@ -5,13 +5,12 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use common::site::{Route, Site};
 use common::{Api, Server, add_user, api_key, cli, cli_ok, png};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -20,146 +19,6 @@ use tempfile::TempDir;
 const ENTRIES: i64 = 20_000;
 const IMAGES: i64 = 300;
 const FEED_ETAG: &str = "\"big-1\"";
-
-// ---- a fake site: canned answers, optionally slow, with conditional GET ---------------------
-
-#[derive(Clone)]
-struct Route {
-    content_type: String,
-    body: Arc<Vec<u8>>,
-    etag: Option<String>,
-    delay: Duration,
-}
-
-#[derive(Default)]
-struct SiteState {
-    routes: HashMap<String, Route>,
-    hits: HashMap<String, usize>,
-}
-
-struct Site {
-    base: String,
-    state: Arc<Mutex<SiteState>>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Site {
-    fn start() -> Site {
-        let state = Arc::new(Mutex::new(SiteState::default()));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind fake site");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let addr: SocketAddr = listener.local_addr().expect("address");
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let shared = state.clone();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("fake site runtime");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                let app =
-                    axum::Router::new().fallback(move |request| answer(shared.clone(), request));
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = stop_rx.await;
-                    })
-                    .await
-                    .expect("fake site");
-            });
-        });
-        Site {
-            base: format!("http://{addr}"),
-            state,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn route(
-        &self,
-        path: &str,
-        content_type: &str,
-        body: Vec<u8>,
-        etag: Option<&str>,
-        delay: Duration,
-    ) {
-        self.state.lock().unwrap().routes.insert(
-            path.to_string(),
-            Route {
-                content_type: content_type.to_string(),
-                body: Arc::new(body),
-                etag: etag.map(str::to_string),
-                delay,
-            },
-        );
-    }
-
-    fn hits(&self, path: &str) -> usize {
-        self.state
-            .lock()
-            .unwrap()
-            .hits
-            .get(path)
-            .copied()
-            .unwrap_or(0)
-    }
-}
-
-impl Drop for Site {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-async fn answer(
-    state: Arc<Mutex<SiteState>>,
-    request: axum::extract::Request,
-) -> axum::response::Response {
-    use axum::body::Body;
-    let path = request.uri().path().to_string();
-    let route = {
-        let mut s = state.lock().unwrap();
-        *s.hits.entry(path.clone()).or_default() += 1;
-        s.routes.get(&path).cloned()
-    };
-    let builder = axum::http::Response::builder();
-    let Some(route) = route else {
-        return builder
-            .status(404)
-            .body(Body::from("no such page"))
-            .unwrap();
-    };
-    if !route.delay.is_zero() {
-        tokio::time::sleep(route.delay).await;
-    }
-    let sent = request
-        .headers()
-        .get("if-none-match")
-        .and_then(|v| v.to_str().ok());
-    let mut builder = builder.header("content-type", &route.content_type);
-    if let Some(etag) = &route.etag {
-        builder = builder.header("etag", etag);
-        if sent == Some(etag.as_str()) {
-            return builder.status(304).body(Body::empty()).unwrap();
-        }
-    }
-    builder
-        .status(200)
-        .body(Body::from(route.body.as_ref().clone()))
-        .unwrap()
-}
 
 // ---- the big feed ---------------------------------------------------------------------------
 
@@ -214,20 +73,14 @@ impl Env {
         let site = Site::start();
         site.route(
             "/feed.xml",
-            "application/rss+xml",
-            big_feed(&site.base, entries, images),
-            Some(FEED_ETAG),
-            Duration::ZERO,
+            Route::ok("application/rss+xml", big_feed(&site.base, entries, images)).etag(FEED_ETAG),
         );
         let mut served = BTreeMap::new();
         for i in 0..images {
             let bytes = png(i as u32, 16, 12);
             site.route(
                 &format!("/img/{i}.png"),
-                "image/png",
-                bytes.clone(),
-                None,
-                image_delay,
+                Route::png(&bytes).delay(image_delay),
             );
             served.insert(i, bytes);
         }
@@ -808,13 +661,13 @@ async fn a_cli_sync_beside_a_busy_server_leaves_its_downloads_alone() {
     let env = Env::new(100, 100, Duration::from_millis(30));
     env.site.route(
         "/small.xml",
-        "application/rss+xml",
-        b"<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Small</title>\
-          <item><title>Only</title><guid isPermaLink=\"false\">only</guid>\
-          <description>Just one.</description></item></channel></rss>"
-            .to_vec(),
-        None,
-        Duration::ZERO,
+        Route::ok(
+            "application/rss+xml",
+            b"<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Small</title>\
+              <item><title>Only</title><guid isPermaLink=\"false\">only</guid>\
+              <description>Just one.</description></item></channel></rss>"
+                .to_vec(),
+        ),
     );
     let small: i64 = cli_ok(
         env.dir(),
