@@ -4,11 +4,11 @@
 
 use std::io::Read;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde_json::{Map, Value};
 
 use super::{Sink, chunk_id};
-use crate::connectors::RawItem;
+use crate::connectors::{RawItem, RawPost};
 
 /// A chunk becomes a raw item at this many rows, or sooner at `CHUNK_BYTES`.
 pub const CHUNK_ROWS: usize = 1000;
@@ -82,4 +82,25 @@ impl Chunk {
         self.emitted += 1;
         Ok(())
     }
+}
+
+/// The other way round, for `Codec::split`: a chunk's rows as raw posts, each under the
+/// id `id_of` finds in it. A row without one is dropped: it cannot be told apart from
+/// the next (the platforms never write such rows).
+pub fn split_rows(
+    payload: &[u8],
+    what: &str,
+    id_of: impl Fn(&Map<String, Value>) -> Option<String>,
+) -> Result<Vec<RawPost>> {
+    let rows: Vec<Map<String, Value>> =
+        serde_json::from_slice(payload).with_context(|| format!("{what} are not a JSON array"))?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            Some(RawPost {
+                platform_post_id: id_of(&row)?,
+                payload: Value::Object(row),
+            })
+        })
+        .collect())
 }

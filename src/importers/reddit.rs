@@ -18,7 +18,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::csv_rows::{Chunk, each_row};
+use super::csv_rows::{self, Chunk, each_row};
 use super::{Archive, Entry, Importer, Sink, media_kind};
 use crate::connectors::{Codec, ItemRef, MediaRef, NewPost, RawPost};
 use crate::platform::Platform;
@@ -103,20 +103,9 @@ impl Codec for Reddit {
             SAVED_COMMENTS => "saved:t1_",
             other => bail!("not a Reddit export item: {other}"),
         };
-        let rows: Vec<Map<String, Value>> =
-            serde_json::from_slice(item.payload).context("Reddit rows are not a JSON array")?;
-        Ok(rows
-            .into_iter()
-            // A row without an id cannot be told apart from the next one; Reddit never
-            // writes such rows.
-            .filter_map(|row| {
-                let id = fullname(prefix, field(&row, "id")?);
-                Some(RawPost {
-                    platform_post_id: id,
-                    payload: Value::Object(row),
-                })
-            })
-            .collect())
+        csv_rows::split_rows(item.payload, "Reddit rows", |row| {
+            Some(fullname(prefix, field(row, "id")?))
+        })
     }
 
     fn normalize(&self, raw: &RawPost) -> Result<NewPost> {

@@ -21,7 +21,7 @@ use std::io::Read;
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Map, Value, json};
 
-use super::csv_rows::{Chunk, each_row};
+use super::csv_rows::{self, Chunk, each_row};
 use super::{Archive, Entry, Importer, Sink, media_kind};
 use crate::connectors::{Codec, ItemRef, MediaRef, NewPost, RawPost};
 use crate::platform::Platform;
@@ -82,18 +82,9 @@ impl Codec for Strava {
         if item.content_type != ACTIVITIES {
             bail!("not a Strava export item: {}", item.content_type);
         }
-        let rows: Vec<Map<String, Value>> =
-            serde_json::from_slice(item.payload).context("Strava rows are not a JSON array")?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|row| {
-                let id = activity_id(&row)?.to_string();
-                Some(RawPost {
-                    platform_post_id: id,
-                    payload: Value::Object(row),
-                })
-            })
-            .collect())
+        csv_rows::split_rows(item.payload, "Strava rows", |row| {
+            Some(activity_id(row)?.to_string())
+        })
     }
 
     fn normalize(&self, raw: &RawPost) -> Result<NewPost> {
