@@ -160,11 +160,7 @@ fn export_2024(dir: &Path) -> std::path::PathBuf {
         .into_iter()
         .map(|(n, b)| (format!("{TOP}{n}"), b))
         .collect();
-    let entries: Vec<(&str, &[u8])> = named
-        .iter()
-        .map(|(n, b)| (n.as_str(), b.as_slice()))
-        .collect();
-    write_zip(&path, &entries);
+    write_zip(&path, &as_entries(&named));
     path
 }
 

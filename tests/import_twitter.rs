@@ -71,11 +71,7 @@ fn sample_files(prefix: &str) -> Vec<(String, Vec<u8>)> {
 }
 
 fn zip_of(path: &Path, files: &[(String, Vec<u8>)]) {
-    let entries: Vec<(&str, &[u8])> = files
-        .iter()
-        .map(|(n, b)| (n.as_str(), b.as_slice()))
-        .collect();
-    write_zip(path, &entries);
+    write_zip(path, &as_entries(files));
 }
 
 #[test]
