@@ -8,9 +8,10 @@ use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
+use common::site::{Route, Site};
 use common::{
-    Api, FakeRoute, FakeServer, Server, add_user, api_key, cli, cli_ok, connect, contains_bytes,
-    is_root, snapshot, wait_with_timeout,
+    Api, Server, add_user, api_key, cli, cli_ok, connect, contains_bytes, is_root, snapshot,
+    wait_with_timeout,
 };
 
 const ADMIN_PASSWORD: &str = "correct horse battery";
@@ -58,7 +59,7 @@ fn unused_listen_address() -> String {
 /// A stand-in for a blog: `/alice.xml` and `/bob.xml` are small RSS feeds. Connections are
 /// made to feeds because `connect` checks the URL, and the feed connector is the one every
 /// build has.
-fn feed_server() -> FakeServer {
+fn feed_server() -> Site {
     let feed = |who: &str| {
         format!(
             r#"<?xml version="1.0" encoding="utf-8"?>
@@ -69,10 +70,14 @@ fn feed_server() -> FakeServer {
 </channel></rss>"#
         )
     };
-    let route = |path: &str, who: &str| {
-        FakeRoute::new(path, 200, feed(who)).header("content-type", "application/rss+xml")
-    };
-    FakeServer::start(vec![route("/alice.xml", "alice"), route("/bob.xml", "bob")])
+    let site = Site::start();
+    for who in ["alice", "bob"] {
+        site.route(
+            &format!("/{who}.xml"),
+            Route::ok("application/rss+xml", feed(who)),
+        );
+    }
+    site
 }
 
 #[tokio::test]
@@ -958,10 +963,18 @@ async fn static_assets_are_embedded() {
 /// The harness's fake platform server: later suites rely on it answering and counting.
 #[tokio::test]
 async fn harness_fake_server_serves_and_counts() {
-    let fake = FakeServer::start(vec![
-        FakeRoute::json("/api/v1/items", &serde_json::json!({"items": [1, 2]})),
-        FakeRoute::new("/limited", 429, "slow down").header("retry-after", "7"),
-    ]);
+    let fake = Site::start();
+    fake.route(
+        "/api/v1/items",
+        Route::ok(
+            "application/json",
+            serde_json::json!({"items": [1, 2]}).to_string(),
+        ),
+    );
+    fake.route(
+        "/limited",
+        Route::new(429, "text/plain", "slow down").header("retry-after", "7"),
+    );
     let client = reqwest::Client::new();
     let ok = client
         .get(fake.url("/api/v1/items?page=2"))
@@ -986,7 +999,7 @@ async fn harness_fake_server_serves_and_counts() {
     client.get(fake.url("/limited")).send().await.unwrap();
     assert_eq!(fake.hits("/api/v1/items"), 1);
     assert_eq!(fake.hits("/limited"), 2);
-    let seen = fake.requests();
+    let seen = fake.seen();
     assert_eq!(seen.len(), 4);
-    assert_eq!(seen[0].path_and_query, "/api/v1/items?page=2");
+    assert_eq!(seen[0].path, "/api/v1/items?page=2");
 }
