@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use crate::config::Config;
 use tokio::sync::Notify;
 
+use crate::connectors::gate::{BreakerPolicy, Gates};
 use crate::db::{self, Db};
 use crate::media::Downloader;
 use crate::owner::Owner;
@@ -27,6 +28,8 @@ pub struct App {
     pub wake: Arc<Notify>,
     /// This process, as claimant of syncs and downloads.
     pub owner: Arc<Owner>,
+    /// Each platform's quota and circuit breaker, shared by all syncs of this process.
+    pub gates: Arc<Gates>,
 }
 
 pub const USER_AGENT: &str = concat!(
@@ -41,6 +44,10 @@ pub fn default_data_dir() -> PathBuf {
 }
 
 impl App {
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     pub fn open(data_dir: &Path) -> Result<App> {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
@@ -92,14 +99,19 @@ impl App {
             USER_AGENT,
             owner.id().to_string(),
         )?;
+        let config = Arc::new(config);
         Ok(App {
-            config: Arc::new(config),
+            config: config.clone(),
             db,
             vault: Arc::new(vault),
             http,
             downloader: Arc::new(downloader),
             wake: Arc::new(Notify::new()),
             owner,
+            gates: Arc::new(Gates::new(BreakerPolicy {
+                open_for: Duration::from_secs(config.breaker_open_secs.max(1)),
+                ..BreakerPolicy::default()
+            })),
         })
     }
 }

@@ -25,6 +25,19 @@ media_dir = "media"
 # Largest media file Lifeboat downloads, in megabytes.
 media_max_mb = 50
 
+# The address people use to reach Lifeboat, for OAuth2 redirects (register
+# {public_url}/oauth/callback with each platform). Empty: taken from each request.
+public_url = ""
+
+# How long Lifeboat waits for one platform request, and the first pause before retrying
+# a failed one (doubled per try, with jitter).
+request_timeout_secs = 30
+retry_base_ms = 1000
+
+# How long a platform that keeps failing is left alone (the circuit breaker; doubled each
+# time it opens again, up to 30 minutes).
+breaker_open_secs = 60
+
 # "auto" marks cookies Secure when the request arrived over https (X-Forwarded-Proto),
 # "always" or "never" force it.
 secure_cookies = "auto"
@@ -37,6 +50,10 @@ pub struct Config {
     pub media_dir: PathBuf,
     pub media_max_mb: u64,
     pub secure_cookies: SecureCookies,
+    pub public_url: String,
+    pub request_timeout_secs: u64,
+    pub retry_base_ms: u64,
+    pub breaker_open_secs: u64,
     #[serde(skip)]
     pub data_dir: PathBuf,
 }
@@ -56,6 +73,10 @@ impl Default for Config {
             media_dir: PathBuf::from("media"),
             media_max_mb: 50,
             secure_cookies: SecureCookies::Auto,
+            public_url: String::new(),
+            request_timeout_secs: 30,
+            retry_base_ms: 1000,
+            breaker_open_secs: 60,
             data_dir: PathBuf::new(),
         }
     }
@@ -92,6 +113,23 @@ impl Config {
                 .parse()
                 .with_context(|| format!("LIFEBOAT_MEDIA_MAX_MB={value} is not a number"))?;
         }
+        if let Ok(value) = std::env::var("LIFEBOAT_PUBLIC_URL") {
+            self.public_url = value;
+        }
+        for (name, field) in [
+            (
+                "LIFEBOAT_REQUEST_TIMEOUT_SECS",
+                &mut self.request_timeout_secs,
+            ),
+            ("LIFEBOAT_RETRY_BASE_MS", &mut self.retry_base_ms),
+            ("LIFEBOAT_BREAKER_OPEN_SECS", &mut self.breaker_open_secs),
+        ] {
+            if let Ok(value) = std::env::var(name) {
+                *field = value
+                    .parse()
+                    .with_context(|| format!("{name}={value} is not a number"))?;
+            }
+        }
         if let Ok(value) = std::env::var("LIFEBOAT_SECURE_COOKIES") {
             self.secure_cookies =
                 toml::Value::String(value.clone())
@@ -109,6 +147,14 @@ impl Config {
 
     pub fn key_path(&self) -> PathBuf {
         self.data_dir.join(KEY_FILE)
+    }
+
+    pub fn retry_policy(&self) -> crate::connectors::api::RetryPolicy {
+        crate::connectors::api::RetryPolicy {
+            timeout: std::time::Duration::from_secs(self.request_timeout_secs.max(1)),
+            base_delay: std::time::Duration::from_millis(self.retry_base_ms),
+            ..Default::default()
+        }
     }
 
     pub fn media_root(&self) -> PathBuf {

@@ -3,7 +3,7 @@
 use anyhow::{Result, bail};
 
 use crate::app::App;
-use crate::connectors::{self, Auth};
+use crate::connectors::{self, Auth, Credentials};
 use crate::db::connections::NewConnection;
 use crate::platform::Platform;
 use crate::{db, time};
@@ -39,16 +39,39 @@ pub async fn add(app: &App, request: Request) -> Result<i64> {
         .handle
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty());
-    match connector.auth() {
-        Auth::None if url.is_none() => bail!("a {} connection needs a URL", platform.name()),
-        Auth::Token | Auth::AppPassword | Auth::OAuth2 if request.secret.is_none() => {
-            bail!(
-                "a {} connection needs a token or app password",
-                platform.name()
-            )
+    let secret = request.secret.filter(|s| !s.trim().is_empty());
+    let credentials = match (connector.auth(), secret) {
+        (Auth::None, _) if url.is_none() => {
+            bail!("a {} connection needs a URL", platform.name())
         }
-        _ => {}
-    }
+        (Auth::None, _) => None,
+        (Auth::AppPassword | Auth::Session, Some(password)) => {
+            let Some(identifier) = handle.clone() else {
+                bail!(
+                    "a {} connection needs the account name with its app password",
+                    platform.name()
+                );
+            };
+            Some(Credentials::AppPassword {
+                identifier,
+                password: password.trim().to_string(),
+                session: None,
+            })
+        }
+        (Auth::AppPassword | Auth::Session, None) => {
+            bail!("a {} connection needs an app password", platform.name())
+        }
+        // An access token made by hand works for OAuth2 platforms too (no refresh).
+        (Auth::Token | Auth::OAuth2(_), Some(token)) => Some(Credentials::Token {
+            token: token.trim().to_string(),
+        }),
+        (Auth::Token, None) => bail!("a {} connection needs a token", platform.name()),
+        (Auth::OAuth2(_), None) => bail!(
+            "{} connects with OAuth2: use \"Connect with {}\" on the connections page",
+            platform.name(),
+            platform.name()
+        ),
+    };
     if let Some(u) = &url {
         let parsed = url::Url::parse(u).map_err(|e| anyhow::anyhow!("{u:?} is not a URL: {e}"))?;
         if !matches!(parsed.scheme(), "http" | "https") {
@@ -69,7 +92,7 @@ pub async fn add(app: &App, request: Request) -> Result<i64> {
         .clone()
         .or_else(|| url.clone())
         .unwrap_or_else(|| platform.name().into());
-    let credentials = request.secret.map(|s| app.vault.encrypt(s.as_bytes()));
+    let credentials = credentials.map(|c| app.vault.encrypt(&c.to_bytes()));
     let user_id = request.user_id;
     app.db
         .write(move |c| {

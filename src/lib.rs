@@ -14,6 +14,7 @@ pub mod import;
 pub mod importers;
 pub mod ingest;
 pub mod media;
+pub mod oauth;
 pub mod owner;
 pub mod platform;
 pub mod sync;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::app::App;
-use crate::connectors::{self, FetchContext, FetchError};
+use crate::connectors::{self, Api, Credentials, FetchContext, FetchError};
 use crate::db::stages::NewItem;
 use crate::db::sync_logs::Counts;
 use crate::db::{self, immediate};
@@ -118,7 +118,9 @@ pub async fn sync_now(
     Ok(log)
 }
 
-/// Fetches every page; returns the connector's note for the log.
+/// Fetches every page; returns the connector's note for the log. Each page is stored in
+/// one transaction with the cursor after it, the credentials if a refresh renewed them,
+/// and the telemetry of its requests.
 async fn fetch_all(
     app: &App,
     connection_id: i64,
@@ -131,41 +133,81 @@ async fn fetch_all(
         .await
         .map_err(invalid)?
         .ok_or_else(|| FetchError::Invalid("connection not found".into()))?;
-    let connector = Platform::from_id(&target.platform)
-        .and_then(connectors::for_platform)
-        .ok_or_else(|| {
-            FetchError::Invalid(format!(
-                "{} has no live connector; import its export instead",
-                target.platform
-            ))
-        })?;
-    let secret = match &target.credentials {
-        Some(record) => Some(
-            String::from_utf8(app.vault.decrypt(record).map_err(invalid)?)
-                .map_err(|e| invalid(e.into()))?,
-        ),
+    let platform = Platform::from_id(&target.platform)
+        .ok_or_else(|| FetchError::Invalid(format!("unknown platform {}", target.platform)))?;
+    let connector = connectors::for_platform(platform).ok_or_else(|| {
+        FetchError::Invalid(format!(
+            "{} has no live connector; import its export instead",
+            target.platform
+        ))
+    })?;
+    let credentials = match &target.credentials {
+        Some(record) => Some(Credentials::parse(
+            &app.vault.decrypt(record).map_err(invalid)?,
+        )),
         None => None,
     };
+    let api = Api::new(
+        app.http.clone(),
+        connector,
+        app.gates.for_platform(platform, connector.quota()),
+        app.config.retry_policy(),
+        credentials,
+    );
     let ctx = FetchContext {
-        http: &app.http,
-        url: target.url.as_deref(),
-        secret: secret.as_deref(),
+        api: &api,
+        url: target.url.as_deref().or(connector.default_url()),
+        handle: target.handle.as_deref(),
     };
     let mut cursor = target.cursor.clone();
     let mut note = None;
     for _ in 0..MAX_PAGES_PER_SYNC {
-        let page = connector.fetch(&ctx, cursor.as_deref()).await?;
-        let source = if target.cursor.is_none() {
-            "backfill"
-        } else {
-            "sync"
+        let page = match connector.fetch(&ctx, cursor.as_deref()).await {
+            Ok(page) => page,
+            Err(e) => {
+                // What the failed page learned (a rotated token, the errors) is kept.
+                let saved = save_page(app, &api, target.user_id, connection_id, log_id, None).await;
+                if let Err(save_error) = saved {
+                    tracing::error!(error = %format!("{save_error:#}"), "cannot save after a failed page");
+                }
+                return Err(e);
+            }
         };
-        let (items, next_cursor, user_id) = (page.items, page.cursor.clone(), target.user_id);
-        app.db
-            .write(move |c| {
-                let tx = immediate(c)?;
-                let now = time::now();
-                for item in &items {
+        cursor = page.cursor.clone();
+        note = page.note.clone();
+        let done = page.done;
+        save_page(app, &api, target.user_id, connection_id, log_id, Some(page))
+            .await
+            .map_err(invalid)?;
+        app.wake.notify_one();
+        if done {
+            break;
+        }
+    }
+    Ok(note)
+}
+
+/// Stores one page (if any) with its cursor, renewed credentials and telemetry.
+async fn save_page(
+    app: &App,
+    api: &Api,
+    user_id: i64,
+    connection_id: i64,
+    log_id: i64,
+    page: Option<connectors::Page>,
+) -> Result<()> {
+    let credentials = api
+        .take_changed_credentials()
+        .map(|c| app.vault.encrypt(&c.to_bytes()));
+    let signals = api.take_signals();
+    let platform = api.platform().id();
+    app.db
+        .write(move |c| {
+            let tx = immediate(c)?;
+            let now = time::now();
+            if let Some(page) = &page {
+                let source = if page.backfill { "backfill" } else { "sync" };
+                for item in &page.items {
                     let new = NewItem {
                         user_id,
                         connection_id,
@@ -175,25 +217,36 @@ async fn fetch_all(
                     };
                     db::stages::insert_item(&tx, &new, now)?;
                 }
-                db::connections::set_cursor(&tx, connection_id, next_cursor.as_deref())?;
+                db::connections::set_cursor(&tx, connection_id, page.cursor.as_deref())?;
                 let counts = Counts {
-                    items_fetched: items.len() as i64,
+                    items_fetched: page.items.len() as i64,
                     ..Counts::default()
                 };
                 db::sync_logs::add(&tx, log_id, &counts)?;
-                tx.commit()?;
-                Ok(())
-            })
-            .await
-            .map_err(invalid)?;
-        app.wake.notify_one();
-        cursor = page.cursor;
-        note = page.note;
-        if page.done {
-            break;
-        }
-    }
-    Ok(note)
+            }
+            if let Some(record) = &credentials {
+                db::connections::store_credentials(&tx, connection_id, record)?;
+            }
+            for signal in &signals {
+                db::health::insert_signal(
+                    &tx,
+                    &db::health::NewSignal {
+                        platform,
+                        source: signal.source,
+                        value: Some(signal.value),
+                        detail: Some(&signal.detail),
+                        url: signal.url.as_deref(),
+                        created_at: signal.at,
+                    },
+                )?;
+            }
+            if !signals.is_empty() {
+                db::health::prune(&tx, platform, "telemetry", db::health::MAX_TELEMETRY_ROWS)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
 }
 
 /// Works this sync's rows through the pipeline and the downloader until none is waiting.

@@ -8,19 +8,18 @@
 //! and `normalize` reads only that shape.
 
 use std::collections::HashSet;
-use std::error::Error as _;
-use std::time::{Duration, SystemTime};
 
 use feed_rs::model::{
     Entry, Feed as Document, FeedType, Link, LinkTarget, MediaObject, Person, Text,
 };
 use reqwest::StatusCode;
-use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::header::{self, HeaderMap};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use url::Url;
 
+use super::api::read_body;
 use super::*;
 use crate::text::decode_entities;
 
@@ -45,6 +44,11 @@ impl Codec for Feed {
 impl Connector for Feed {
     fn auth(&self) -> Auth {
         Auth::None
+    }
+
+    /// Feeds live on many hosts and are read once per sync; this only stops a runaway.
+    fn quota(&self) -> Quota {
+        Quota::per_minute(120)
     }
 
     fn fetch<'a>(
@@ -75,17 +79,10 @@ fn split_feed(item: &ItemRef) -> anyhow::Result<Vec<RawPost>> {
     Ok(posts)
 }
 
-/// Larger than any real feed (a podcast's whole back catalogue is a few MB): past this,
-/// the URL is serving something else.
-const MAX_BODY: usize = 20 * 1024 * 1024;
-
 /// Feed types first, so a server that varies on Accept answers with its feed; HTML is
 /// accepted too because `discover` is given web pages.
 const ACCEPT: &str = "application/rss+xml, application/atom+xml, application/feed+json, \
      application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, text/html;q=0.5, */*;q=0.1";
-
-/// What a 429 without a usable Retry-After costs.
-const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// Feed types a page may announce with `<link rel="alternate">`, best first. Plain JSON
 /// comes last: WordPress announces its REST API that way beside its real feeds.
@@ -136,12 +133,16 @@ async fn fetch_feed(ctx: &FetchContext<'_>, cursor: Option<&str>) -> Result<Page
         .url
         .ok_or_else(|| FetchError::Invalid("the feed connection has no URL".into()))?;
     let previous = Cursor::parse(cursor);
-    let response = send(feed_request(ctx.http, url, &previous)).await?;
+    let response = ctx
+        .api
+        .send_anonymous(|http| feed_request(http, url, &previous))
+        .await?;
     if response.status() == StatusCode::NOT_MODIFIED {
         return Ok(Page {
             items: vec![],
             cursor: cursor.map(String::from),
             done: true,
+            backfill: false,
             note: Some("feed unchanged (304 Not Modified)".into()),
         });
     }
@@ -162,6 +163,7 @@ async fn fetch_feed(ctx: &FetchContext<'_>, cursor: Option<&str>) -> Result<Page
         }],
         cursor: Some(previous.after(&headers, &document).to_json()),
         done: true,
+        backfill: cursor.is_none(),
         note: Some(note),
     })
 }
@@ -169,7 +171,12 @@ async fn fetch_feed(ctx: &FetchContext<'_>, cursor: Option<&str>) -> Result<Page
 /// Finds the feed behind `url`: the URL itself when it is a feed, else the first feed a web
 /// page announces in its head (what a person pastes is usually the blog or channel page).
 pub async fn discover(http: &reqwest::Client, url: &str) -> Result<String, FetchError> {
-    let response = send(http.get(url).header(header::ACCEPT, ACCEPT)).await?;
+    // Before a connection exists: a gate of its own, the usual retries.
+    let gate = std::sync::Arc::new(gate::Gate::new(Feed.quota(), Default::default()));
+    let api = Api::new(http.clone(), &Feed, gate, Default::default(), None);
+    let response = api
+        .send_anonymous(|http| http.get(url).header(header::ACCEPT, ACCEPT))
+        .await?;
     let page_url = response.url().clone();
     let body = read_body(response).await?;
     if parse_document(&body, Some(page_url.as_str())).is_ok() {
@@ -194,91 +201,6 @@ fn feed_request(http: &reqwest::Client, url: &str, cursor: &Cursor) -> reqwest::
         request = request.header(header::IF_MODIFIED_SINCE, last_modified);
     }
     request
-}
-
-async fn send(request: reqwest::RequestBuilder) -> Result<reqwest::Response, FetchError> {
-    let response = request.send().await.map_err(request_error)?;
-    check_status(
-        response.status(),
-        response.headers(),
-        response.url().as_str(),
-        SystemTime::now(),
-    )?;
-    Ok(response)
-}
-
-fn request_error(err: reqwest::Error) -> FetchError {
-    // reqwest's own message hides the cause ("connection refused", "dns error") in its sources.
-    let mut message = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        message = format!("{message}: {cause}");
-        source = cause.source();
-    }
-    if err.is_builder() {
-        FetchError::Invalid(format!("not a usable feed URL ({message})"))
-    } else {
-        FetchError::Transient(message)
-    }
-}
-
-/// Sorts a response status into what the ingest layer does next. 304 passes: it is the
-/// answer a conditional GET hopes for.
-fn check_status(
-    status: StatusCode,
-    headers: &HeaderMap,
-    url: &str,
-    now: SystemTime,
-) -> Result<(), FetchError> {
-    let answered = || format!("{url} answered HTTP {status}");
-    match status.as_u16() {
-        200..=299 | 304 => Ok(()),
-        429 => Err(FetchError::RateLimited {
-            retry_after: retry_after(headers.get(header::RETRY_AFTER), now),
-        }),
-        401 | 403 => Err(FetchError::Auth(answered())),
-        // 408 is a timeout on the server's side; like one on ours, it passes.
-        408 | 500..=599 => Err(FetchError::Transient(answered())),
-        _ => Err(FetchError::Invalid(answered())),
-    }
-}
-
-/// Retry-After is either seconds or an HTTP date.
-fn retry_after(value: Option<&HeaderValue>, now: SystemTime) -> Duration {
-    let Some(value) = value.and_then(|v| v.to_str().ok()).map(str::trim) else {
-        return DEFAULT_RETRY_AFTER;
-    };
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Duration::from_secs(seconds);
-    }
-    match httpdate::parse_http_date(value) {
-        // A date already past means "now".
-        Ok(when) => when.duration_since(now).unwrap_or(Duration::ZERO),
-        Err(_) => DEFAULT_RETRY_AFTER,
-    }
-}
-
-async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, FetchError> {
-    let too_large = || {
-        FetchError::Invalid(format!(
-            "the response is larger than {} MB; no feed is that big",
-            MAX_BODY / (1024 * 1024)
-        ))
-    };
-    if response
-        .content_length()
-        .is_some_and(|len| len > MAX_BODY as u64)
-    {
-        return Err(too_large());
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(request_error)? {
-        if body.len() + chunk.len() > MAX_BODY {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
@@ -867,6 +789,7 @@ fn collapse_whitespace(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::api::read_body;
     use super::*;
 
     /// split + normalize, the way the ingest layer runs them.
@@ -1649,7 +1572,10 @@ Parts list: https://example.org/parts</media:description>
 
         // After a 200: the response's validators, and the newest date ever seen.
         let mut response = HeaderMap::new();
-        response.insert(header::ETAG, HeaderValue::from_static("\"abc\""));
+        response.insert(
+            header::ETAG,
+            reqwest::header::HeaderValue::from_static("\"abc\""),
+        );
         let document = parse_document(WORDPRESS_RSS.as_bytes(), None).expect("feed");
         let next = cursor.after(&response, &document);
         assert_eq!(
@@ -1670,44 +1596,6 @@ Parts list: https://example.org/parts</media:description>
             serde_json::from_str::<Value>(&next.to_json()).expect("json"),
             json!({"etag": "\"abc\"", "last_modified": null, "newest": 1705311000})
         );
-    }
-
-    #[test]
-    fn statuses_map_to_fetch_errors() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1445412480);
-        let check = |status: u16, retry_after: Option<&'static str>| {
-            let mut headers = HeaderMap::new();
-            if let Some(value) = retry_after {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from_static(value));
-            }
-            let status = StatusCode::from_u16(status).expect("status");
-            check_status(status, &headers, "https://x.example/feed", now)
-        };
-        assert!(check(200, None).is_ok());
-        assert!(check(304, None).is_ok());
-        let retry = |status, value| match check(status, value) {
-            Err(FetchError::RateLimited { retry_after }) => retry_after.as_secs(),
-            other => panic!("expected RateLimited, got {other:?}"),
-        };
-        assert_eq!(retry(429, Some("120")), 120);
-        assert_eq!(retry(429, Some("Wed, 21 Oct 2015 07:30:00 GMT")), 120);
-        assert_eq!(retry(429, Some("Wed, 21 Oct 2015 07:00:00 GMT")), 0);
-        assert_eq!(retry(429, Some("soon")), 60);
-        assert_eq!(retry(429, None), 60);
-        assert!(matches!(check(401, None), Err(FetchError::Auth(_))));
-        assert!(matches!(check(403, None), Err(FetchError::Auth(_))));
-        assert!(matches!(check(500, None), Err(FetchError::Transient(_))));
-        assert!(matches!(
-            check(503, Some("30")),
-            Err(FetchError::Transient(_))
-        ));
-        match check(410, None) {
-            Err(FetchError::Invalid(message)) => {
-                assert_eq!(message, "https://x.example/feed answered HTTP 410 Gone")
-            }
-            other => panic!("expected Invalid, got {other:?}"),
-        }
-        assert!(matches!(check(404, None), Err(FetchError::Invalid(_))));
     }
 
     #[test]

@@ -2,13 +2,21 @@
 //! A connector never touches the database: it fetches raw pages, and splits and normalizes
 //! raw payloads with pure functions. The ingest layer does the rest.
 
+pub mod api;
+pub mod credentials;
 pub mod feed;
+pub mod gate;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+pub use api::Api;
+pub use credentials::Credentials;
+pub use gate::Quota;
 
 use crate::platform::Platform;
 
@@ -28,20 +36,113 @@ pub enum Auth {
     None,
     /// A personal access token.
     Token,
-    /// An app password (with the account's handle).
+    /// An account name and an app password, sent with every request (HTTP Basic).
     AppPassword,
+    /// An account name and an app password, exchanged for a session that the connector
+    /// renews (`Connector::renew`): the AT Protocol.
+    Session,
     /// OAuth2 authorization code with PKCE.
-    OAuth2,
+    OAuth2(&'static OAuthSpec),
 }
 
-/// What `fetch` gets from the ingest layer.
+/// A platform's OAuth2 endpoints and what to ask for, as its documentation gives them.
+#[derive(Debug, PartialEq, Eq)]
+pub struct OAuthSpec {
+    /// Absolute, or a path on the connection's URL (a Mastodon instance).
+    pub authorize_url: &'static str,
+    pub token_url: &'static str,
+    pub scopes: &'static [&'static str],
+    /// Extra authorize parameters the platform needs for a refresh token
+    /// (Reddit `duration=permanent`, Google `access_type=offline`).
+    pub authorize_params: &'static [(&'static str, &'static str)],
+    /// Client id and secret in the token request's body rather than HTTP Basic.
+    pub secret_in_body: bool,
+    /// Where a person registers an app, for the settings page.
+    pub register_at: &'static str,
+    /// The app is registered by Lifeboat itself on each server (`Connector::register_client`).
+    pub registers_itself: bool,
+}
+
+/// What `fetch` gets from the sync.
 pub struct FetchContext<'a> {
-    pub http: &'a reqwest::Client,
-    /// The URL the person configured: a feed, an instance, a PDS. Tests point it at a
-    /// local fake server.
+    /// Every request goes through it: credentials, quota, retries, telemetry.
+    pub api: &'a Api,
+    /// The URL the person configured (a feed, an instance, a PDS, a blog), else the
+    /// connector's `default_url`. Tests point it at a local fake server.
     pub url: Option<&'a str>,
-    /// The decrypted credentials, when the connection has any.
-    pub secret: Option<&'a str>,
+    /// The account name the person gave, if any.
+    pub handle: Option<&'a str>,
+}
+
+impl FetchContext<'_> {
+    /// The base URL, without a trailing slash; an error when the connection has none.
+    pub fn base(&self) -> Result<&str, FetchError> {
+        self.url
+            .map(|u| u.trim_end_matches('/'))
+            .ok_or_else(|| FetchError::Invalid("the connection has no URL".into()))
+    }
+}
+
+/// The position most connectors keep between syncs: newest first, page by page back
+/// through history, stopping at what an earlier walk already archived. A walk
+/// interrupted half-way resumes from `next`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Walk {
+    /// Paging token of the next, older page while a walk is under way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+    /// The newest id (or time) a finished walk archived: the next walk stops there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_at: Option<String>,
+    /// The newest id seen by the walk under way; becomes `stop_at` when it finishes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest: Option<String>,
+    /// True once the first walk (the backfill) reached the oldest item.
+    #[serde(default)]
+    pub backfilled: bool,
+}
+
+impl Walk {
+    pub fn parse(cursor: Option<&str>) -> Walk {
+        cursor
+            .and_then(|c| serde_json::from_str(c).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("walk serializes")
+    }
+
+    /// The first walk, which goes through all history.
+    pub fn is_backfill(&self) -> bool {
+        !self.backfilled
+    }
+
+    /// Remembers the newest id of the walk (the first one seen is the newest).
+    pub fn saw(&mut self, id: &str) {
+        if self.newest.is_none() {
+            self.newest = Some(id.to_string());
+        }
+    }
+
+    /// Moves on to an older page, or ends the walk when there is none (or when the page
+    /// reached `stop_at`). Returns true when the walk is over.
+    pub fn advance(&mut self, next: Option<String>, reached_stop: bool) -> bool {
+        match next {
+            Some(next) if !reached_stop => {
+                self.next = Some(next);
+                false
+            }
+            _ => {
+                self.next = None;
+                if let Some(newest) = self.newest.take() {
+                    self.stop_at = Some(newest);
+                }
+                self.backfilled = true;
+                true
+            }
+        }
+    }
 }
 
 /// One page of raw payload, newest first.
@@ -52,6 +153,9 @@ pub struct Page {
     pub cursor: Option<String>,
     /// True when there is nothing more to fetch in this sync.
     pub done: bool,
+    /// True while the first sync walks back through history: its items are stored with
+    /// `source = 'backfill'`.
+    pub backfill: bool,
     /// A person-readable note for the sync log ("feed unchanged (304)").
     pub note: Option<String>,
 }
@@ -148,10 +252,48 @@ pub fn codec_for(platform: Platform) -> Option<&'static dyn Codec> {
 pub trait Connector: Codec {
     fn auth(&self) -> Auth;
 
+    /// The platform's documented request quota, for the gate.
+    fn quota(&self) -> Quota;
+
+    /// The API's address when the connection names none (platforms with one host).
+    fn default_url(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// What the connections page tells a person before they connect (limits of the API,
+    /// where else to get what it cannot give).
+    fn note(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// New access when the current one expired or was refused: an OAuth2 refresh by
+    /// default; AT Protocol renews or recreates its session. An `Auth` error means a person
+    /// has to reconnect.
+    fn renew<'a>(&'a self, api: &'a Api) -> BoxFuture<'a, Result<Credentials, FetchError>> {
+        Box::pin(crate::oauth::refresh(api))
+    }
+
+    /// Registers an OAuth2 app on a server (Mastodon), for `OAuthSpec::registers_itself`.
+    fn register_client<'a>(
+        &'a self,
+        _http: &'a reqwest::Client,
+        _base: &'a str,
+        _redirect_uri: &'a str,
+    ) -> BoxFuture<'a, anyhow::Result<RegisteredClient>> {
+        Box::pin(async { anyhow::bail!("this platform has no app registration") })
+    }
+
     /// One page of raw payload after `cursor` (None: start from scratch).
     fn fetch<'a>(
         &'a self,
         ctx: &'a FetchContext<'a>,
         cursor: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Page, FetchError>>;
+}
+
+/// An app a server registered for Lifeboat.
+#[derive(Debug, Clone)]
+pub struct RegisteredClient {
+    pub client_id: String,
+    pub client_secret: Option<String>,
 }

@@ -126,6 +126,7 @@ pub struct SyncTarget {
     pub user_id: i64,
     pub platform: String,
     pub url: Option<String>,
+    pub handle: Option<String>,
     pub cursor: Option<String>,
     pub credentials: Option<Vec<u8>>,
     pub backup_frequency: String,
@@ -133,7 +134,7 @@ pub struct SyncTarget {
 
 pub fn sync_target(conn: &Sqlite, id: i64) -> rusqlite::Result<Option<SyncTarget>> {
     conn.query_row(
-        "SELECT id, user_id, platform, url, cursor, credentials, backup_frequency
+        "SELECT id, user_id, platform, url, cursor, credentials, backup_frequency, handle
          FROM connections WHERE id = ?1",
         [id],
         |r| {
@@ -145,6 +146,7 @@ pub fn sync_target(conn: &Sqlite, id: i64) -> rusqlite::Result<Option<SyncTarget
                 cursor: r.get(4)?,
                 credentials: r.get(5)?,
                 backup_frequency: r.get(6)?,
+                handle: r.get(7)?,
             })
         },
     )
@@ -193,6 +195,33 @@ pub fn finish_sync_err(
              consecutive_errors = consecutive_errors + 1, next_sync_at = ?5, updated_at = ?4
          WHERE id = ?1",
         params![id, status, error, now, next_sync_at],
+    )?;
+    Ok(())
+}
+
+/// New credentials from a reconnect: the connection is usable again.
+pub fn set_credentials(
+    conn: &Sqlite,
+    user_id: i64,
+    id: i64,
+    credentials: &[u8],
+    now: i64,
+) -> rusqlite::Result<bool> {
+    let n = conn.execute(
+        "UPDATE connections SET credentials = ?3, status = CASE WHEN status = 'syncing'
+             THEN status ELSE 'active' END, last_error = NULL, consecutive_errors = 0,
+             updated_at = ?4
+         WHERE user_id = ?1 AND id = ?2",
+        params![user_id, id, credentials, now],
+    )?;
+    Ok(n == 1)
+}
+
+/// Credentials a sync renewed (a refresh, a rotated refresh token), saved at once.
+pub fn store_credentials(conn: &Sqlite, id: i64, credentials: &[u8]) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE connections SET credentials = ?2 WHERE id = ?1",
+        params![id, credentials],
     )?;
     Ok(())
 }

@@ -7,8 +7,10 @@
 
 pub mod api_keys;
 pub mod connections;
+pub mod health;
 pub mod imports;
 pub mod media;
+pub mod oauth;
 pub mod platforms;
 pub mod posts;
 pub mod queue;

@@ -12,6 +12,7 @@ use super::AppState;
 use super::error::{AppError, AppResult};
 use super::layout::Layout;
 use super::session::CurrentUser;
+use crate::connectors::{self, Auth};
 use crate::db::connections::Connection;
 use crate::db::sync_logs::SyncLog;
 use crate::{connect, db, sync, time};
@@ -24,6 +25,41 @@ struct ConnectionsPage {
     connections: Vec<Connection>,
     error: Option<String>,
     url: String,
+    options: Vec<ConnectOption>,
+}
+
+/// One platform's "connect" form, as its connector's auth asks.
+struct ConnectOption {
+    platform: &'static str,
+    name: &'static str,
+    /// oauth2, app_password, token (a feed has its own form).
+    how: &'static str,
+    /// The person must give a server address (no default host).
+    needs_url: bool,
+    default_url: &'static str,
+    note: Option<&'static str>,
+}
+
+fn connect_options() -> Vec<ConnectOption> {
+    connectors::ALL
+        .iter()
+        .filter_map(|c| {
+            let how = match c.auth() {
+                Auth::None => return None,
+                Auth::OAuth2(_) => "oauth2",
+                Auth::AppPassword | Auth::Session => "app_password",
+                Auth::Token => "token",
+            };
+            Some(ConnectOption {
+                platform: c.platform().id(),
+                name: c.platform().name(),
+                how,
+                needs_url: c.default_url().is_none(),
+                default_url: c.default_url().unwrap_or(""),
+                note: c.note(),
+            })
+        })
+        .collect()
 }
 
 #[derive(Template, WebTemplate)]
@@ -64,6 +100,7 @@ async fn connections_page(
         connections,
         error,
         url,
+        options: connect_options(),
     })
 }
 
@@ -73,22 +110,35 @@ pub async fn list(State(state): State<AppState>, current: CurrentUser) -> AppRes
         .into_response())
 }
 
+/// A feed (the default), or an account with an app password or token.
 #[derive(Deserialize)]
-pub struct NewFeedForm {
+pub struct NewConnectionForm {
+    #[serde(default = "feed")]
+    platform: String,
+    #[serde(default)]
     url: String,
+    #[serde(default)]
+    handle: String,
+    #[serde(default)]
+    secret: String,
+}
+
+fn feed() -> String {
+    "feed".into()
 }
 
 pub async fn create(
     State(state): State<AppState>,
     current: CurrentUser,
-    Form(form): Form<NewFeedForm>,
+    Form(form): Form<NewConnectionForm>,
 ) -> AppResult<Response> {
+    let filled = |v: &str| (!v.trim().is_empty()).then(|| v.to_string());
     let request = connect::Request {
         user_id: current.user.id,
-        platform: "feed".into(),
-        url: Some(form.url.clone()),
-        handle: None,
-        secret: None,
+        platform: form.platform.clone(),
+        url: filled(&form.url),
+        handle: filled(&form.handle),
+        secret: filled(&form.secret),
     };
     match connect::add(&state, request).await {
         Ok(id) => Ok(Redirect::to(&format!("/connections/{id}")).into_response()),

@@ -11,6 +11,7 @@ pub mod error;
 mod imports;
 mod layout;
 mod media;
+mod oauth;
 mod queue;
 mod session;
 mod settings;
@@ -75,6 +76,14 @@ pub fn router(app: App) -> Router {
         .route(
             "/connections",
             get(connections::list).post(connections::create),
+        )
+        .route("/connections/oauth", post(oauth::start))
+        .route("/connections/{id}/reconnect", post(oauth::reconnect))
+        .route("/oauth/callback", get(oauth::callback))
+        .route("/settings/oauth-clients", post(oauth::save_client))
+        .route(
+            "/settings/oauth-clients/{id}/delete",
+            post(oauth::delete_client),
         )
         .route("/connections/{id}", get(connections::show))
         .route("/connections/{id}/sync", post(connections::sync_now))

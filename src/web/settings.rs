@@ -15,6 +15,9 @@ use super::session::CurrentUser;
 use crate::auth::{self, MIN_PASSWORD_LEN};
 use crate::db;
 use crate::db::api_keys::ApiKeyInfo;
+use crate::oauth;
+use crate::platform::Platform;
+use axum::http::HeaderMap;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "settings.html")]
@@ -27,6 +30,26 @@ struct SettingsPage {
     data_dir: String,
     media_dir: String,
     min_password: usize,
+    oauth_apps: Vec<OAuthApp>,
+    redirect_uri: String,
+}
+
+/// A platform that needs the person's own OAuth2 app, and the app saved for it, if any.
+struct OAuthApp {
+    platform: &'static str,
+    name: &'static str,
+    register_at: &'static str,
+    default_authorize: &'static str,
+    default_token: &'static str,
+    saved: Option<SavedApp>,
+}
+
+struct SavedApp {
+    id: i64,
+    client_id: String,
+    has_secret: bool,
+    authorize_url: Option<String>,
+    token_url: Option<String>,
 }
 
 #[derive(Default)]
@@ -39,13 +62,41 @@ struct Messages {
 async fn page(
     state: &AppState,
     current: &CurrentUser,
+    headers: &HeaderMap,
     messages: Messages,
 ) -> AppResult<SettingsPage> {
     let user_id = current.user.id;
-    let api_keys = state
+    let (api_keys, clients) = state
         .db
-        .read(move |c| Ok(db::api_keys::for_user(c, user_id)?))
+        .read(move |c| {
+            Ok((
+                db::api_keys::for_user(c, user_id)?,
+                db::oauth::clients_for_user(c, user_id)?,
+            ))
+        })
         .await?;
+    let oauth_apps = Platform::ALL
+        .into_iter()
+        .filter_map(|p| Some((p, oauth::spec(p)?)))
+        .filter(|(_, spec)| !spec.registers_itself)
+        .map(|(p, spec)| OAuthApp {
+            platform: p.id(),
+            name: p.name(),
+            register_at: spec.register_at,
+            default_authorize: spec.authorize_url,
+            default_token: spec.token_url,
+            saved: clients
+                .iter()
+                .find(|c| c.platform == p.id() && c.host.is_empty())
+                .map(|c| SavedApp {
+                    id: c.id,
+                    client_id: c.client_id.clone(),
+                    has_secret: c.client_secret.is_some(),
+                    authorize_url: c.authorize_url.clone(),
+                    token_url: c.token_url.clone(),
+                }),
+        })
+        .collect();
     Ok(SettingsPage {
         layout: Layout::for_user(state, current).await?,
         notice: messages.notice,
@@ -55,11 +106,17 @@ async fn page(
         data_dir: state.config.data_dir.display().to_string(),
         media_dir: state.config.media_root().display().to_string(),
         min_password: MIN_PASSWORD_LEN,
+        oauth_apps,
+        redirect_uri: super::oauth::redirect_uri(state, headers),
     })
 }
 
-pub async fn show(State(state): State<AppState>, current: CurrentUser) -> AppResult<Response> {
-    Ok(page(&state, &current, Messages::default())
+pub async fn show(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    Ok(page(&state, &current, &headers, Messages::default())
         .await?
         .into_response())
 }
@@ -73,6 +130,7 @@ pub struct PasswordForm {
 pub async fn change_password(
     State(state): State<AppState>,
     current: CurrentUser,
+    headers: HeaderMap,
     Form(form): Form<PasswordForm>,
 ) -> AppResult<Response> {
     let user_id = current.user.id;
@@ -95,7 +153,7 @@ pub async fn change_password(
         };
         return Ok((
             StatusCode::BAD_REQUEST,
-            page(&state, &current, messages).await?,
+            page(&state, &current, &headers, messages).await?,
         )
             .into_response());
     }
@@ -114,7 +172,9 @@ pub async fn change_password(
         notice: Some(notice),
         ..Messages::default()
     };
-    Ok(page(&state, &current, messages).await?.into_response())
+    Ok(page(&state, &current, &headers, messages)
+        .await?
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -125,6 +185,7 @@ pub struct ApiKeyForm {
 pub async fn create_api_key(
     State(state): State<AppState>,
     current: CurrentUser,
+    headers: HeaderMap,
     Form(form): Form<ApiKeyForm>,
 ) -> AppResult<Response> {
     let label: String = form.label.trim().chars().take(100).collect();
@@ -142,7 +203,9 @@ pub async fn create_api_key(
         new_key: Some(key),
         ..Messages::default()
     };
-    let mut response = page(&state, &current, messages).await?.into_response();
+    let mut response = page(&state, &current, &headers, messages)
+        .await?
+        .into_response();
     // The key is on this page only; it must not linger in a cache.
     response.headers_mut().insert(
         "cache-control",

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod imports;
+pub mod oauth;
 pub mod site;
 
 use std::collections::HashMap;

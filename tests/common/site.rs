@@ -1,4 +1,5 @@
-//! A fake web site for the suites: canned answers per path, conditional GET (ETag and
+//! A fake web site for the suites: canned answers per path, handlers that compute an
+//! answer from the request (a fake platform API), conditional GET (ETag and
 //! Last-Modified, 304), optional slowness and chunked bodies, and a record of every
 //! request, on 127.0.0.1:0 with its own thread and runtime.
 
@@ -38,6 +39,11 @@ impl Route {
         Route::new(200, content_type, body)
     }
 
+    /// A JSON answer with this status.
+    pub fn json(status: u16, value: &serde_json::Value) -> Route {
+        Route::new(status, "application/json", value.to_string())
+    }
+
     pub fn png(bytes: &[u8]) -> Route {
         Route::ok("image/png", bytes.to_vec())
     }
@@ -73,14 +79,61 @@ impl Route {
 /// A request the fake server received, and what it answered.
 #[derive(Clone, Debug)]
 pub struct Seen {
+    pub method: String,
+    /// Path and query, as sent.
     pub path: String,
     pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
     pub status: u16,
 }
+
+/// A request as a handler sees it.
+#[derive(Clone, Debug)]
+pub struct Req {
+    pub method: String,
+    pub path: String,
+    /// Query parameters, decoded; a repeated name keeps its last value.
+    pub query: HashMap<String, String>,
+    /// Header names in lower case.
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+impl Req {
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.query.get(name).map(String::as_str)
+    }
+
+    /// The form body (application/x-www-form-urlencoded), decoded.
+    pub fn form(&self) -> HashMap<String, String> {
+        url::form_urlencoded::parse(&self.body)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+
+    /// The token of an `Authorization: Bearer` header.
+    pub fn bearer(&self) -> Option<&str> {
+        let value = self.header("authorization")?;
+        value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+    }
+}
+
+type Handler = Arc<dyn Fn(&Req) -> Route + Send + Sync>;
 
 #[derive(Default)]
 struct SiteState {
     routes: HashMap<String, Route>,
+    handlers: HashMap<String, Handler>,
     seen: Vec<Seen>,
 }
 
@@ -140,6 +193,21 @@ impl Site {
             .insert(path.to_string(), route);
     }
 
+    /// Answers every request for `path` (any method, any query) with what `handler`
+    /// makes of it. Canned routes for the exact path and query still win.
+    pub fn handle(&self, path: &str, handler: impl Fn(&Req) -> Route + Send + Sync + 'static) {
+        self.state
+            .lock()
+            .unwrap()
+            .handlers
+            .insert(path.to_string(), Arc::new(handler));
+    }
+
+    /// Forgets the requests seen so far (to count one sync's requests).
+    pub fn clear_seen(&self) {
+        self.state.lock().unwrap().seen.clear();
+    }
+
     pub fn seen(&self) -> Vec<Seen> {
         self.state.lock().unwrap().seen.clone()
     }
@@ -195,14 +263,43 @@ async fn answer(
             )
         })
         .collect();
-    let route = {
+    let method = request.method().to_string();
+    let query: HashMap<String, String> = request
+        .uri()
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let body = axum::body::to_bytes(request.into_body(), 64 * 1024 * 1024)
+        .await
+        .map(|b| b.to_vec())
+        .unwrap_or_default();
+    let (exact, handler) = {
         let s = state.lock().unwrap();
-        s.routes
-            .get(&path_and_query)
-            .or_else(|| s.routes.get(&path))
-            .cloned()
+        (
+            s.routes.get(&path_and_query).cloned(),
+            s.handlers.get(&path).cloned(),
+        )
+    };
+    let route = match (exact, handler) {
+        (Some(route), _) => Some(route),
+        (None, Some(handler)) => {
+            let req = Req {
+                method: method.clone(),
+                path: path.clone(),
+                query,
+                headers: headers.clone(),
+                body: body.clone(),
+            };
+            Some(handler(&req))
+        }
+        (None, None) => state.lock().unwrap().routes.get(&path).cloned(),
     };
     let mut builder = axum::http::Response::builder();
+    let request_body = body;
     let (status, body) = match route {
         None => (404, Body::from("no such page")),
         Some(route) => {
@@ -244,8 +341,10 @@ async fn answer(
         }
     };
     state.lock().unwrap().seen.push(Seen {
+        method,
         path: path_and_query,
         headers,
+        body: request_body,
         status,
     });
     builder
