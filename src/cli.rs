@@ -372,14 +372,20 @@ fn sync(app: &App, connection: Option<i64>, user: Option<&str>, wait: bool) -> R
     };
     workers::reclaim_abandoned(app)?;
     let rt = runtime()?;
+    let until = if wait {
+        sync::Wait::Everything
+    } else {
+        sync::Wait::Posts
+    };
+    // All at once: each platform keeps its own pace and circuit breaker, so a slow or
+    // failing platform does not hold the others up.
+    let results =
+        rt.block_on(futures_util::future::join_all(targets.iter().map(
+            |&(user_id, id)| sync::sync_now(app, user_id, id, "cli", until),
+        )));
     let mut failures = 0;
-    for (user_id, id) in targets {
-        let until = if wait {
-            sync::Wait::Everything
-        } else {
-            sync::Wait::Posts
-        };
-        let log_id = rt.block_on(sync::sync_now(app, user_id, id, "cli", until))?;
+    for (&(user_id, id), result) in targets.iter().zip(results) {
+        let log_id = result?;
         let log = app
             .db
             .read_blocking(move |c| Ok(db::sync_logs::for_user_by_id(c, user_id, log_id)?))?

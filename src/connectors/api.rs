@@ -211,7 +211,10 @@ impl Api {
                     if e.is_builder() {
                         return Err(FetchError::Invalid(format!("not a usable URL ({message})")));
                     }
-                    if opened || attempt >= self.policy.attempts {
+                    if opened {
+                        return Err(self.breaker_opened(&message));
+                    }
+                    if attempt >= self.policy.attempts {
                         return Err(FetchError::Transient(message));
                     }
                     tokio::time::sleep(self.backoff(attempt)).await;
@@ -267,8 +270,10 @@ impl Api {
                     // The gate holds the next request until the wait is over.
                 }
                 408 | 500..=599 => {
-                    let opened = self.gate.failed();
-                    if opened || attempt >= self.policy.attempts {
+                    if self.gate.failed() {
+                        return Err(self.breaker_opened(&answered()));
+                    }
+                    if attempt >= self.policy.attempts {
                         return Err(FetchError::Transient(answered()));
                     }
                     tokio::time::sleep(self.backoff(attempt)).await;
@@ -276,6 +281,13 @@ impl Api {
                 _ => return Err(FetchError::Invalid(answered())),
             }
         }
+    }
+
+    fn breaker_opened(&self, last: &str) -> FetchError {
+        FetchError::Transient(format!(
+            "{last}; {} keeps failing, so Lifeboat leaves it alone for a while (circuit breaker)",
+            self.connector.platform().name()
+        ))
     }
 
     fn renewable(&self) -> bool {
@@ -565,6 +577,149 @@ mod tests {
         assert_eq!(remaining, 3.0);
         assert!(reset <= Duration::from_secs(900));
         assert_eq!(rate_limit(&HeaderMap::new(), now), None);
+    }
+
+    /// A local server answering each request with the next of `answers` (status, headers),
+    /// then 200 forever. Returns its base URL and a request counter.
+    async fn server(
+        answers: Vec<(u16, Vec<(&'static str, &'static str)>)>,
+    ) -> (String, Arc<AtomicU64>) {
+        let count = Arc::new(AtomicU64::new(0));
+        let answers = Arc::new(Mutex::new(std::collections::VecDeque::from(answers)));
+        let seen = count.clone();
+        let app = axum::Router::new().fallback(move || {
+            let (seen, answers) = (seen.clone(), answers.clone());
+            async move {
+                seen.fetch_add(1, Ordering::SeqCst);
+                let (status, headers) =
+                    answers.lock().unwrap().pop_front().unwrap_or((200, vec![]));
+                let mut response = axum::http::Response::builder().status(status);
+                for (name, value) in headers {
+                    response = response.header(name, value);
+                }
+                response
+                    .body(axum::body::Body::from("{\"ok\":true}"))
+                    .unwrap()
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (base, count)
+    }
+
+    fn api(credentials: Option<Credentials>) -> Api {
+        let gate = Arc::new(Gate::new(
+            super::super::Quota::per_minute(6000),
+            super::super::gate::BreakerPolicy {
+                open_for: Duration::from_secs(60),
+                max_open: Duration::from_secs(60),
+            },
+        ));
+        let policy = RetryPolicy {
+            timeout: Duration::from_millis(500),
+            base_delay: Duration::from_millis(1),
+            attempts: 4,
+            max_wait: Duration::from_secs(2),
+        };
+        Api::new(
+            reqwest::Client::new(),
+            &super::super::feed::Feed,
+            gate,
+            policy,
+            credentials,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_429_waits_for_retry_after_then_goes_on() {
+        let (base, count) = server(vec![(429, vec![("retry-after", "1")])]).await;
+        let api = api(None);
+        let started = Instant::now();
+        let answer: Json<serde_json::Value> = api.get_json(|h| h.get(&base)).await.unwrap();
+        assert_eq!(answer.value["ok"], true);
+        assert!(started.elapsed() >= Duration::from_millis(950));
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+        // The 429 is in the telemetry.
+        assert!(api.take_signals().iter().any(|s| s.value == 429.0));
+    }
+
+    #[tokio::test]
+    async fn a_long_retry_after_ends_the_sync_as_rate_limited() {
+        let (base, _) = server(vec![(429, vec![("retry-after", "3600")])]).await;
+        match api(None).send(|h| h.get(&base)).await {
+            Err(FetchError::RateLimited { retry_after }) => {
+                assert_eq!(retry_after, Duration::from_secs(3600))
+            }
+            other => panic!("expected RateLimited, got {:?}", other.map(|r| r.status())),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_5xx_is_retried_and_a_longer_one_gives_up() {
+        let (base, count) = server(vec![(500, vec![]), (502, vec![]), (503, vec![])]).await;
+        let api = api(None);
+        api.send(|h| h.get(&base)).await.unwrap();
+        assert_eq!(count.load(Ordering::SeqCst), 4);
+
+        let (base, count) = server(vec![(500, vec![]); 10]).await;
+        let err = api.send(|h| h.get(&base)).await.unwrap_err();
+        assert!(matches!(err, FetchError::Transient(_)), "{err:?}");
+        assert_eq!(
+            count.load(Ordering::SeqCst),
+            4,
+            "four attempts, then the sync stops"
+        );
+    }
+
+    #[tokio::test]
+    async fn repeated_failures_open_the_breaker_and_requests_stop_reaching_the_platform() {
+        let (base, count) = server(vec![(500, vec![]); 20]).await;
+        let api = api(None);
+        assert!(api.send(|h| h.get(&base)).await.is_err());
+        let err = api.send(|h| h.get(&base)).await.unwrap_err();
+        assert!(err.to_string().contains("circuit breaker"), "{err}");
+        assert_eq!(
+            count.load(Ordering::SeqCst),
+            5,
+            "opened at the fifth failure"
+        );
+        let err = api.send(|h| h.get(&base)).await.unwrap_err();
+        assert!(err.to_string().contains("circuit breaker"), "{err}");
+        assert_eq!(count.load(Ordering::SeqCst), 5, "nothing sent while open");
+    }
+
+    #[tokio::test]
+    async fn a_refused_token_without_refresh_means_reconnect() {
+        let (base, count) = server(vec![(401, vec![])]).await;
+        let api = api(Some(Credentials::Token { token: "t".into() }));
+        let err = api.send(|h| h.get(&base)).await.unwrap_err();
+        assert!(matches!(err, FetchError::Auth(_)), "{err:?}");
+        assert_eq!(count.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn deprecation_headers_are_always_recorded() {
+        let (base, _) = server(vec![
+            (200, vec![]),
+            (
+                200,
+                vec![
+                    ("sunset", "Sat, 01 May 2027 00:00:00 GMT"),
+                    ("deprecation", "@1767225600"),
+                ],
+            ),
+        ])
+        .await;
+        let api = api(None);
+        api.send(|h| h.get(&base)).await.unwrap();
+        api.send(|h| h.get(&base)).await.unwrap();
+        api.send(|h| h.get(&base)).await.unwrap();
+        let signals = api.take_signals();
+        // The first request is sampled, the second carries the headers, the third neither.
+        assert_eq!(signals.len(), 2, "{signals:?}");
+        assert!(signals[1].detail.contains("Sat, 01 May 2027"));
+        assert!(signals[1].detail.contains("\"deprecation\""));
     }
 
     #[test]

@@ -40,16 +40,23 @@ struct ConnectOption {
     note: Option<&'static str>,
 }
 
+fn how(auth: Auth) -> &'static str {
+    match auth {
+        Auth::None => "none",
+        Auth::OAuth2(_) => "oauth2",
+        Auth::AppPassword | Auth::Session => "app_password",
+        Auth::Token => "token",
+    }
+}
+
 fn connect_options() -> Vec<ConnectOption> {
     connectors::ALL
         .iter()
         .filter_map(|c| {
-            let how = match c.auth() {
-                Auth::None => return None,
-                Auth::OAuth2(_) => "oauth2",
-                Auth::AppPassword | Auth::Session => "app_password",
-                Auth::Token => "token",
-            };
+            let how = how(c.auth());
+            if how == "none" {
+                return None;
+            }
             Some(ConnectOption {
                 platform: c.platform().id(),
                 name: c.platform().name(),
@@ -66,6 +73,8 @@ fn connect_options() -> Vec<ConnectOption> {
 #[template(path = "connection.html")]
 struct ConnectionPage {
     layout: Layout,
+    /// How the account connects (oauth2, app_password, token, none): the reconnect form.
+    how: &'static str,
     connection: Connection,
     post_count: i64,
     logs: Vec<SyncLog>,
@@ -195,8 +204,12 @@ pub async fn show(
         })
         .await?;
     let status = status(&state, &current, id, None).await?;
+    let how = crate::platform::Platform::from_id(&connection.platform)
+        .and_then(connectors::for_platform)
+        .map_or("none", |c| how(c.auth()));
     let page = ConnectionPage {
         layout: Layout::for_user(&state, &current).await?,
+        how,
         connection,
         post_count,
         logs,
@@ -239,4 +252,23 @@ pub async fn sync_status(
     Path(id): Path<i64>,
 ) -> AppResult<Response> {
     Ok(status(&state, &current, id, None).await?.into_response())
+}
+
+#[derive(Deserialize)]
+pub struct SecretForm {
+    secret: String,
+}
+
+/// A new app password or token for a connection the platform stopped accepting.
+pub async fn replace_secret(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    Path(id): Path<i64>,
+    Form(form): Form<SecretForm>,
+) -> AppResult<Response> {
+    load(&state, current.user.id, id).await?;
+    connect::replace_secret(&state, current.user.id, id, Some(form.secret))
+        .await
+        .map_err(|e| AppError::BadRequest(format!("{e:#}")))?;
+    Ok(Redirect::to(&format!("/connections/{id}")).into_response())
 }

@@ -79,6 +79,10 @@ pub fn router(app: App) -> Router {
         )
         .route("/connections/oauth", post(oauth::start))
         .route("/connections/{id}/reconnect", post(oauth::reconnect))
+        .route(
+            "/connections/{id}/credentials",
+            post(connections::replace_secret),
+        )
         .route("/oauth/callback", get(oauth::callback))
         .route("/settings/oauth-clients", post(oauth::save_client))
         .route(

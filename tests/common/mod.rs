@@ -217,6 +217,11 @@ pub fn lifeboat(dir: &Path) -> Command {
         }
     }
     command.env_remove("RUST_LOG");
+    // Fake platforms answer at once: retries need not wait seconds, a hung one is given
+    // up on sooner, and a tripped circuit breaker reopens quickly.
+    command.env("LIFEBOAT_RETRY_BASE_MS", "20");
+    command.env("LIFEBOAT_REQUEST_TIMEOUT_SECS", "5");
+    command.env("LIFEBOAT_BREAKER_OPEN_SECS", "2");
     command
 }
 
