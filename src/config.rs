@@ -38,6 +38,13 @@ retry_base_ms = 1000
 # time it opens again, up to 30 minutes).
 breaker_open_secs = 60
 
+# The scheduler starts due backups and the nightly database backup. Turn it off only
+# to run every sync by hand (`lifeboat sync`).
+scheduler_enabled = true
+
+# How often the scheduler looks for connections due for a backup, in seconds.
+scheduler_tick_secs = 60
+
 # "auto" marks cookies Secure when the request arrived over https (X-Forwarded-Proto),
 # "always" or "never" force it.
 secure_cookies = "auto"
@@ -54,6 +61,8 @@ pub struct Config {
     pub request_timeout_secs: u64,
     pub retry_base_ms: u64,
     pub breaker_open_secs: u64,
+    pub scheduler_enabled: bool,
+    pub scheduler_tick_secs: u64,
     #[serde(skip)]
     pub data_dir: PathBuf,
 }
@@ -77,6 +86,8 @@ impl Default for Config {
             request_timeout_secs: 30,
             retry_base_ms: 1000,
             breaker_open_secs: 60,
+            scheduler_enabled: true,
+            scheduler_tick_secs: 60,
             data_dir: PathBuf::new(),
         }
     }
@@ -123,12 +134,21 @@ impl Config {
             ),
             ("LIFEBOAT_RETRY_BASE_MS", &mut self.retry_base_ms),
             ("LIFEBOAT_BREAKER_OPEN_SECS", &mut self.breaker_open_secs),
+            (
+                "LIFEBOAT_SCHEDULER_TICK_SECS",
+                &mut self.scheduler_tick_secs,
+            ),
         ] {
             if let Ok(value) = std::env::var(name) {
                 *field = value
                     .parse()
                     .with_context(|| format!("{name}={value} is not a number"))?;
             }
+        }
+        if let Ok(value) = std::env::var("LIFEBOAT_SCHEDULER_ENABLED") {
+            self.scheduler_enabled = value
+                .parse()
+                .with_context(|| format!("LIFEBOAT_SCHEDULER_ENABLED={value} is not true|false"))?;
         }
         if let Ok(value) = std::env::var("LIFEBOAT_SECURE_COOKIES") {
             self.secure_cookies =

@@ -17,6 +17,7 @@ pub mod media;
 pub mod oauth;
 pub mod owner;
 pub mod platform;
+pub mod scheduler;
 pub mod sync;
 mod text;
 pub mod time;

@@ -68,7 +68,7 @@ pub async fn run(app: &App, connection_id: i64, log_id: i64, wait: Wait) -> Resu
         .await?
         .context("connection disappeared during its sync")?;
     let now = time::now();
-    let next = now + frequency_seconds(&target.backup_frequency);
+    let next = crate::scheduler::next_sync_at(connection_id, &target.backup_frequency, now);
     let duration_ms = started.elapsed().as_millis() as i64;
     app.db
         .write(move |c| {
@@ -275,13 +275,4 @@ async fn drain(app: &App, log_id: i64, wait: Wait) -> Result<()> {
         }
     }
     Ok(())
-}
-
-pub fn frequency_seconds(frequency: &str) -> i64 {
-    match frequency {
-        "hourly" => 3600,
-        "weekly" => 7 * 86_400,
-        "monthly" => 30 * 86_400,
-        _ => 86_400,
-    }
 }

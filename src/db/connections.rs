@@ -225,3 +225,56 @@ pub fn store_credentials(conn: &Sqlite, id: i64, credentials: &[u8]) -> rusqlite
     )?;
     Ok(())
 }
+
+/// A connection the scheduler may start.
+pub struct Due {
+    pub id: i64,
+    pub user_id: i64,
+    pub platform: String,
+}
+
+/// Connections whose next sync is due at `now`, longest overdue first. Paused ones, those
+/// waiting for a person to reconnect, imports and running syncs are not due.
+pub fn due(conn: &Sqlite, now: i64) -> rusqlite::Result<Vec<Due>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, user_id, platform FROM connections
+         WHERE sync_enabled = 1 AND kind != 'import' AND status NOT IN ('syncing', 'reconnect')
+           AND COALESCE(next_sync_at, 0) <= ?1
+         ORDER BY COALESCE(next_sync_at, 0), id",
+    )?;
+    stmt.query_map([now], |r| {
+        Ok(Due {
+            id: r.get(0)?,
+            user_id: r.get(1)?,
+            platform: r.get(2)?,
+        })
+    })?
+    .collect()
+}
+
+/// Platforms with a sync running now (one entry per running sync).
+pub fn syncing_platforms(conn: &Sqlite) -> rusqlite::Result<Vec<String>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT platform FROM connections WHERE status = 'syncing'")?;
+    stmt.query_map([], |r| r.get(0))?.collect()
+}
+
+/// A person changed how often a connection is backed up, or paused it. The next run is
+/// planned from the last one (or now, if it never ran).
+pub fn set_schedule(
+    conn: &Sqlite,
+    user_id: i64,
+    id: i64,
+    frequency: &str,
+    enabled: bool,
+    next_sync_at: i64,
+    now: i64,
+) -> rusqlite::Result<bool> {
+    let n = conn.execute(
+        "UPDATE connections SET backup_frequency = ?3, sync_enabled = ?4, next_sync_at = ?5,
+             updated_at = ?6
+         WHERE user_id = ?1 AND id = ?2",
+        params![user_id, id, frequency, enabled, next_sync_at, now],
+    )?;
+    Ok(n == 1)
+}

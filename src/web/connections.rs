@@ -272,3 +272,38 @@ pub async fn replace_secret(
         .map_err(|e| AppError::BadRequest(format!("{e:#}")))?;
     Ok(Redirect::to(&format!("/connections/{id}")).into_response())
 }
+
+#[derive(Deserialize)]
+pub struct ScheduleForm {
+    frequency: String,
+    #[serde(default)]
+    paused: Option<String>,
+}
+
+/// How often a connection is backed up, or paused.
+pub async fn set_schedule(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    Path(id): Path<i64>,
+    Form(form): Form<ScheduleForm>,
+) -> AppResult<Response> {
+    let connection = load(&state, current.user.id, id).await?;
+    if !["hourly", "daily", "weekly", "monthly"].contains(&form.frequency.as_str()) {
+        return Err(AppError::BadRequest(
+            "frequency is hourly, daily, weekly or monthly".into(),
+        ));
+    }
+    let now = time::now();
+    let next = connection.last_sync_at.map_or(now, |last| {
+        crate::scheduler::next_sync_at(id, &form.frequency, last)
+    });
+    let (user_id, enabled) = (current.user.id, form.paused.is_none());
+    state
+        .db
+        .write(move |c| {
+            db::connections::set_schedule(c, user_id, id, &form.frequency, enabled, next, now)?;
+            Ok(())
+        })
+        .await?;
+    Ok(Redirect::to(&format!("/connections/{id}")).into_response())
+}

@@ -80,6 +80,10 @@ pub fn router(app: App) -> Router {
         .route("/connections/oauth", post(oauth::start))
         .route("/connections/{id}/reconnect", post(oauth::reconnect))
         .route(
+            "/connections/{id}/schedule",
+            post(connections::set_schedule),
+        )
+        .route(
             "/connections/{id}/credentials",
             post(connections::replace_secret),
         )
@@ -203,6 +207,11 @@ pub async fn serve(app: App, listen: SocketAddr) -> Result<()> {
     let db = app.db.clone();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let workers = tokio::spawn(crate::workers::run(app.clone(), stop_rx.clone()));
+    let tick = Duration::from_secs(app.config.scheduler_tick_secs.max(1));
+    let mut scheduler = match app.config.scheduler_enabled {
+        true => Some(crate::scheduler::start(&app, tick).await?),
+        false => None,
+    };
     let server = axum::serve(
         listener,
         router(app).into_make_service_with_connect_info::<SocketAddr>(),
@@ -219,6 +228,11 @@ pub async fn serve(app: App, listen: SocketAddr) -> Result<()> {
     tokio::select! {
         result = server => result.context("server failed")?,
         _ = grace => tracing::warn!("requests still running after 5 s; stopping anyway"),
+    }
+    if let Some(scheduler) = scheduler.as_mut()
+        && let Err(e) = scheduler.shutdown().await
+    {
+        tracing::warn!(error = %e, "scheduler did not stop cleanly");
     }
     // Workers finish their current round (a batch commits or rolls back whole).
     if tokio::time::timeout(Duration::from_secs(5), workers)

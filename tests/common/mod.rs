@@ -46,6 +46,11 @@ impl Server {
 
     /// A server on `data_dir`, which the caller owns (to restart on it or inspect it).
     pub fn start_in(data_dir: &Path) -> Server {
+        Server::start_with(data_dir, &[])
+    }
+
+    /// `start_in` with extra environment (`LIFEBOAT_*` settings).
+    pub fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Server {
         let log_dir = tempfile::tempdir().expect("temp log dir");
         let log_path = log_dir.path().join("server.log");
         let mut last_log = String::new();
@@ -53,6 +58,7 @@ impl Server {
             let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
             let log = std::fs::File::create(&log_path).expect("server log file");
             let mut child = lifeboat(data_dir)
+                .envs(env.iter().copied())
                 .args(["serve", "--listen", &addr.to_string()])
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().expect("clone log handle"))
@@ -222,6 +228,8 @@ pub fn lifeboat(dir: &Path) -> Command {
     command.env("LIFEBOAT_RETRY_BASE_MS", "20");
     command.env("LIFEBOAT_REQUEST_TIMEOUT_SECS", "5");
     command.env("LIFEBOAT_BREAKER_OPEN_SECS", "2");
+    // Suites sync by hand and count requests; the scheduler suite turns it back on.
+    command.env("LIFEBOAT_SCHEDULER_ENABLED", "false");
     command
 }
 
