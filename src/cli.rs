@@ -10,7 +10,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
 use crate::app::{self, App};
-use crate::{auth, connect, db, ingest, media, sync, time, web, workers};
+use crate::platform::Platform;
+use crate::{auth, connect, db, health, ingest, media, sync, time, web, workers};
 
 #[derive(Parser)]
 #[command(
@@ -28,7 +29,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the web server (and, in later versions, the scheduler and workers).
+    /// Run the web server, the scheduler and the background workers.
     Serve {
         /// Address to listen on; overrides `listen` in lifeboat.toml.
         #[arg(long)]
@@ -86,12 +87,57 @@ enum Command {
         #[arg(long)]
         connection: Option<i64>,
     },
+    /// Platform health: check now, add a signal, set sources and the Ollama to ask.
+    Health {
+        #[command(subcommand)]
+        action: HealthCommand,
+    },
     /// Re-hash every stored media file against its recorded sha256 and size.
     Verify,
     /// Rebuild normalized posts from the raw stages, without fetching anything.
     Reprocess {
         #[arg(long)]
         connection: Option<i64>,
+    },
+}
+
+#[derive(Subcommand)]
+enum HealthCommand {
+    /// Collect signals and assess every watched platform (or one) now; prints the scores.
+    Check {
+        #[arg(long)]
+        platform: Option<String>,
+    },
+    /// Note something about a platform ("announced shutdown"), with a date if known.
+    Signal {
+        platform: String,
+        #[arg(long)]
+        note: String,
+        /// The announced shutdown date, YYYY-MM-DD.
+        #[arg(long)]
+        shutdown: Option<String>,
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// Where to look for a platform's news, status page and home page.
+    Sources {
+        platform: String,
+        /// A news or announcement feed (repeat for several; replaces the list).
+        #[arg(long)]
+        news: Vec<String>,
+        #[arg(long)]
+        status_page: Option<String>,
+        #[arg(long)]
+        home: Option<String>,
+    },
+    /// Which Ollama to ask (URL, model, seconds to wait).
+    Ollama {
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long)]
+        timeout_secs: Option<u64>,
     },
 }
 
@@ -224,6 +270,7 @@ fn run(cli: Cli) -> Result<()> {
             platform,
             connection,
         } => import(&app, &user, &path, platform.as_deref(), connection),
+        Command::Health { action } => health(&app, action),
         Command::Verify => {
             let report = media::verify(&app.db, app.downloader.root())?;
             for path in &report.missing {
@@ -343,6 +390,77 @@ fn import(
         println!("  skipped {}: {}", s.what, s.reason);
     }
     Ok(())
+}
+
+fn health(app: &App, action: HealthCommand) -> Result<()> {
+    let platform_named = |id: &str| {
+        Platform::from_id(id)
+            .with_context(|| format!("unknown platform {id:?}; `lifeboat platforms` lists them"))
+    };
+    match action {
+        HealthCommand::Check { platform } => {
+            let rt = runtime()?;
+            let done = match platform {
+                Some(id) => {
+                    let p = platform_named(&id)?;
+                    vec![(p, rt.block_on(health::check(app, p))?)]
+                }
+                None => rt.block_on(health::check_all(app))?,
+            };
+            for (p, a) in done {
+                println!(
+                    "{}: {} ({}/100, by {}) {}",
+                    p.id(),
+                    a.status,
+                    a.score,
+                    a.model.as_deref().unwrap_or(a.produced_by),
+                    a.reason
+                );
+            }
+            Ok(())
+        }
+        HealthCommand::Signal {
+            platform,
+            note,
+            shutdown,
+            url,
+        } => {
+            let p = platform_named(&platform)?;
+            let date = shutdown.as_deref().map(time::parse_date).transpose()?;
+            health::add_manual_signal(app, p, &note, date, url.as_deref())
+        }
+        HealthCommand::Sources {
+            platform,
+            news,
+            status_page,
+            home,
+        } => {
+            let p = platform_named(&platform)?;
+            let sources = health::signals::Sources {
+                news,
+                status_page,
+                home,
+            };
+            health::set_sources(app, p, &sources)
+        }
+        HealthCommand::Ollama {
+            url,
+            model,
+            timeout_secs,
+        } => app.db.write_blocking(|c| {
+            let now = time::now();
+            for (key, value) in [
+                ("ollama.url", url),
+                ("ollama.model", model),
+                ("ollama.timeout_secs", timeout_secs.map(|t| t.to_string())),
+            ] {
+                if let Some(value) = value {
+                    db::settings::set(c, key, &value, now)?;
+                }
+            }
+            Ok(())
+        }),
+    }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

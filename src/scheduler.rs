@@ -1,5 +1,6 @@
 //! The one in-process scheduler `serve` starts (tokio-cron-scheduler): a tick that starts
-//! the syncs that are due, and a nightly online backup of the database.
+//! the syncs that are due, the platform health check every six hours, and a nightly
+//! online backup of the database.
 //!
 //! When a connection syncs next lives in the database (`connections.next_sync_at`), set
 //! when a sync ends: a restart finds the same plan and runs nothing twice, and a run
@@ -23,6 +24,8 @@ pub const MAX_RUNNING: usize = 4;
 pub const BACKUPS_KEPT: usize = 7;
 /// Nightly backup, 03:17 UTC (cron with seconds).
 const BACKUP_CRON: &str = "0 17 3 * * *";
+/// The platform health check, every six hours.
+const HEALTH_CRON: &str = "0 40 */6 * * *";
 
 /// The seconds between two syncs of a connection backed up at `frequency`.
 pub fn period(frequency: &str) -> i64 {
@@ -129,6 +132,18 @@ pub async fn start(app: &App, tick_every: Duration) -> Result<JobScheduler> {
             })
         })?)
         .await?;
+    let monitor = app.clone();
+    scheduler
+        .add(Job::new_async(HEALTH_CRON, move |_, _| {
+            let app = monitor.clone();
+            Box::pin(async move {
+                match crate::health::check_all(&app).await {
+                    Ok(done) => tracing::info!(platforms = done.len(), "health checked"),
+                    Err(e) => tracing::error!(error = %format!("{e:#}"), "health check failed"),
+                }
+            })
+        })?)
+        .await?;
     scheduler.start().await?;
     // The first tick right away: overdue syncs (the Mac was asleep) need not wait.
     let first = app.clone();
@@ -208,7 +223,10 @@ mod tests {
             for id in 1..=20 {
                 let next = next_sync_at(id, frequency, finished);
                 let gap = next - finished;
-                assert!(gap >= period / 2 && gap <= period * 3 / 2, "{frequency} {gap}");
+                assert!(
+                    gap >= period / 2 && gap <= period * 3 / 2,
+                    "{frequency} {gap}"
+                );
                 // Finishing a little late does not move the slot after.
                 let after = next_sync_at(id, frequency, next + 120);
                 assert_eq!(after - next, period, "{frequency}");

@@ -64,3 +64,11 @@ fn plural(n: u64, unit: &str) -> String {
         format!("{n} {unit}s")
     }
 }
+
+/// A date as people type it, YYYY-MM-DD, as unix seconds at midnight UTC.
+pub fn parse_date(text: &str) -> anyhow::Result<i64> {
+    let format = ::time::macros::format_description!("[year]-[month]-[day]");
+    let date = ::time::Date::parse(text.trim(), &format)
+        .map_err(|_| anyhow::anyhow!("{text:?} is not a date like 2027-03-01"))?;
+    Ok(date.midnight().assume_utc().unix_timestamp())
+}

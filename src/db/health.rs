@@ -47,6 +47,7 @@ pub fn prune(
 
 #[derive(Debug, Clone)]
 pub struct SignalRow {
+    pub id: i64,
     pub source: String,
     pub value: Option<f64>,
     pub detail: Option<String>,
@@ -54,25 +55,145 @@ pub struct SignalRow {
     pub created_at: i64,
 }
 
-/// A platform's signals since `since`, newest first.
+/// A platform's signals since `since`, newest first; the raw per-request telemetry only
+/// when asked (the monitor summarises it into signals of its own).
 pub fn recent(
     conn: &Connection,
     platform: &str,
     since: i64,
     limit: i64,
+    with_telemetry: bool,
 ) -> rusqlite::Result<Vec<SignalRow>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT source, value, detail, url, created_at FROM health_signals
-         WHERE platform = ?1 AND created_at >= ?2 ORDER BY created_at DESC, id DESC LIMIT ?3",
+        "SELECT id, source, value, detail, url, created_at FROM health_signals
+         WHERE platform = ?1 AND created_at >= ?2 AND (?4 OR source != 'telemetry')
+         ORDER BY created_at DESC, id DESC LIMIT ?3",
     )?;
-    stmt.query_map(params![platform, since, limit], |r| {
+    stmt.query_map(params![platform, since, limit, with_telemetry], |r| {
         Ok(SignalRow {
-            source: r.get(0)?,
-            value: r.get(1)?,
-            detail: r.get(2)?,
-            url: r.get(3)?,
-            created_at: r.get(4)?,
+            id: r.get(0)?,
+            source: r.get(1)?,
+            value: r.get(2)?,
+            detail: r.get(3)?,
+            url: r.get(4)?,
+            created_at: r.get(5)?,
         })
     })?
     .collect()
+}
+
+/// Does a signal from this source with this URL exist already (a headline seen before)?
+pub fn signal_exists(
+    conn: &Connection,
+    platform: &str,
+    source: &str,
+    url: &str,
+) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM health_signals WHERE platform = ?1 AND source = ?2 AND url = ?3)",
+        params![platform, source, url],
+        |r| r.get(0),
+    )
+}
+
+pub struct NewAssessment<'a> {
+    pub platform: &'a str,
+    pub score: i64,
+    pub status: &'a str,
+    pub reason: &'a str,
+    /// JSON list of the signals it relied on.
+    pub signals: &'a str,
+    pub produced_by: &'a str,
+    pub model: Option<&'a str>,
+    pub created_at: i64,
+}
+
+/// Stores an assessment and makes it the platform's current health.
+pub fn insert_assessment(conn: &Connection, new: &NewAssessment) -> rusqlite::Result<i64> {
+    conn.execute(
+        "INSERT INTO health_assessments
+             (platform, score, status, reason, signals, produced_by, model, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            new.platform,
+            new.score,
+            new.status,
+            new.reason,
+            new.signals,
+            new.produced_by,
+            new.model,
+            new.created_at
+        ],
+    )?;
+    let id = conn.last_insert_rowid();
+    conn.execute(
+        "UPDATE platforms SET health_score = ?2, status = ?3, updated_at = ?4 WHERE id = ?1",
+        params![new.platform, new.score, new.status, new.created_at],
+    )?;
+    Ok(id)
+}
+
+#[derive(Debug, Clone)]
+pub struct AssessmentRow {
+    pub score: i64,
+    pub status: String,
+    pub reason: String,
+    pub signals: String,
+    pub produced_by: String,
+    pub model: Option<String>,
+    pub created_at: i64,
+}
+
+/// A platform's assessments, newest first.
+pub fn assessments(
+    conn: &Connection,
+    platform: &str,
+    limit: i64,
+) -> rusqlite::Result<Vec<AssessmentRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT score, status, reason, signals, produced_by, model, created_at
+         FROM health_assessments WHERE platform = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2",
+    )?;
+    stmt.query_map(params![platform, limit], |r| {
+        Ok(AssessmentRow {
+            score: r.get(0)?,
+            status: r.get(1)?,
+            reason: r.get(2)?,
+            signals: r.get(3)?,
+            produced_by: r.get(4)?,
+            model: r.get(5)?,
+            created_at: r.get(6)?,
+        })
+    })?
+    .collect()
+}
+
+/// Platforms someone backs up (live or imported): the ones worth watching.
+pub fn watched_platforms(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT DISTINCT platform FROM connections ORDER BY platform")?;
+    stmt.query_map([], |r| r.get(0))?.collect()
+}
+
+/// Connections of a platform, and how many of them wait for a person to reconnect.
+pub fn auth_failures(conn: &Connection, platform: &str) -> rusqlite::Result<(i64, i64)> {
+    conn.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(status = 'reconnect'), 0) FROM connections
+         WHERE platform = ?1 AND kind = 'api'",
+        [platform],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+}
+
+/// A shutdown date a person or an announcement gave.
+pub fn set_shutdown_date(
+    conn: &Connection,
+    platform: &str,
+    date: Option<i64>,
+    now: i64,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE platforms SET shutdown_date = ?2, updated_at = ?3 WHERE id = ?1",
+        params![platform, date, now],
+    )?;
+    Ok(())
 }

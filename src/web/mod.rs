@@ -8,6 +8,7 @@ mod auth_pages;
 mod connections;
 mod dashboard;
 pub mod error;
+mod health;
 mod imports;
 mod layout;
 mod media;
@@ -107,6 +108,11 @@ pub fn router(app: App) -> Router {
         )
         .route("/imports/{id}", get(imports::show))
         .route("/imports/{id}/status", get(imports::status))
+        .route("/health", get(health::show))
+        .route("/health/check", post(health::check))
+        .route("/health/ollama", post(health::set_ollama))
+        .route("/health/{platform}/signals", post(health::add_signal))
+        .route("/health/{platform}/sources", post(health::set_sources))
         .route("/queue", get(queue::show))
         .route("/queue/{stage}/{id}/retry", post(queue::retry))
         .route("/queue/{stage}/{id}/discard", post(queue::discard))
