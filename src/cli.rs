@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 
 use crate::app::{self, App};
 use crate::platform::Platform;
-use crate::{auth, connect, db, health, ingest, media, sync, time, web, workers};
+use crate::{auth, connect, db, emergency, health, ingest, media, sync, time, web, workers};
 
 #[derive(Parser)]
 #[command(
@@ -87,6 +87,11 @@ enum Command {
         #[arg(long)]
         connection: Option<i64>,
     },
+    /// Emergency export mode for a platform that is going away.
+    Emergency {
+        #[command(subcommand)]
+        action: EmergencyCommand,
+    },
     /// Platform health: check now, add a signal, set sources and the Ollama to ask.
     Health {
         #[command(subcommand)]
@@ -99,6 +104,20 @@ enum Command {
         #[arg(long)]
         connection: Option<i64>,
     },
+}
+
+#[derive(Subcommand)]
+enum EmergencyCommand {
+    /// Start emergency export mode: the running server syncs the platform's connections
+    /// at once and then hourly, its media first, until you stop it.
+    Start {
+        platform: String,
+        /// The announced shutdown date, YYYY-MM-DD.
+        #[arg(long)]
+        deadline: Option<String>,
+    },
+    /// End emergency export mode.
+    Stop { platform: String },
 }
 
 #[derive(Subcommand)]
@@ -271,6 +290,36 @@ fn run(cli: Cli) -> Result<()> {
             connection,
         } => import(&app, &user, &path, platform.as_deref(), connection),
         Command::Health { action } => health(&app, action),
+        Command::Emergency { action } => {
+            let rt = runtime()?;
+            let platform_named = |id: &str| {
+                Platform::from_id(id).with_context(|| {
+                    format!("unknown platform {id:?}; `lifeboat platforms` lists them")
+                })
+            };
+            match action {
+                EmergencyCommand::Start { platform, deadline } => {
+                    let p = platform_named(&platform)?;
+                    let deadline = deadline.as_deref().map(time::parse_date).transpose()?;
+                    rt.block_on(emergency::start(
+                        &app,
+                        p,
+                        deadline,
+                        "the command line",
+                        false,
+                    ))?;
+                    println!(
+                        "{} is in emergency export mode; the running server starts its syncs within a minute",
+                        p.name()
+                    );
+                    Ok(())
+                }
+                EmergencyCommand::Stop { platform } => {
+                    let p = platform_named(&platform)?;
+                    rt.block_on(emergency::stop(&app, p))
+                }
+            }
+        }
         Command::Verify => {
             let report = media::verify(&app.db, app.downloader.root())?;
             for path in &report.missing {

@@ -10,6 +10,7 @@ pub mod config;
 pub mod connect;
 pub mod connectors;
 pub mod db;
+pub mod emergency;
 pub mod health;
 pub mod import;
 pub mod importers;

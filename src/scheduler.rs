@@ -52,13 +52,19 @@ pub fn next_sync_at(connection_id: i64, frequency: &str, finished: i64) -> i64 {
 }
 
 /// Connections due at `now`, oldest due first, that may start now: enabled, not already
-/// syncing, at most one per platform at a time and `MAX_RUNNING` in all.
+/// syncing, at most one per platform at a time and `MAX_RUNNING` in all — except those of
+/// a platform in emergency export mode, which all start at once (the platform's gate
+/// keeps them within its quota).
 pub fn due(app: &App, now: i64) -> Result<Vec<(i64, i64)>> {
     app.db.read_blocking(move |c| {
         let running = db::connections::syncing_platforms(c)?;
         let mut busy: Vec<String> = running.clone();
         let mut picked = Vec::new();
         for candidate in db::connections::due(c, now)? {
+            if candidate.emergency {
+                picked.push((candidate.user_id, candidate.id));
+                continue;
+            }
             if running.len() + picked.len() >= MAX_RUNNING {
                 break;
             }
@@ -89,7 +95,17 @@ pub async fn tick(app: &App, now: i64) -> Result<usize> {
                 started += 1;
                 let app = app.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = sync::run(&app, id, log, sync::Wait::Posts).await {
+                    // Emergency syncs wait for their media, so the platform's finish is
+                    // known when it happens.
+                    let emergency = crate::db::platforms::is_emergency_connection(&app.db, id)
+                        .await
+                        .unwrap_or(false);
+                    let wait = if emergency {
+                        sync::Wait::Everything
+                    } else {
+                        sync::Wait::Posts
+                    };
+                    if let Err(e) = sync::run(&app, id, log, wait).await {
                         tracing::error!(connection = id, error = %format!("{e:#}"), "scheduled sync failed");
                     }
                 });

@@ -68,7 +68,18 @@ pub async fn run(app: &App, connection_id: i64, log_id: i64, wait: Wait) -> Resu
         .await?
         .context("connection disappeared during its sync")?;
     let now = time::now();
-    let next = crate::scheduler::next_sync_at(connection_id, &target.backup_frequency, now);
+    let platform = Platform::from_id(&target.platform);
+    let platform_id = target.platform.clone();
+    let emergency = app
+        .db
+        .read(move |c| Ok(db::platforms::is_emergency(c, &platform_id)?))
+        .await?;
+    // In emergency mode a platform syncs every hour, whatever its usual frequency.
+    let next = if emergency {
+        now + crate::emergency::EMERGENCY_PERIOD_SECS
+    } else {
+        crate::scheduler::next_sync_at(connection_id, &target.backup_frequency, now)
+    };
     let duration_ms = started.elapsed().as_millis() as i64;
     app.db
         .write(move |c| {
@@ -102,7 +113,11 @@ pub async fn run(app: &App, connection_id: i64, log_id: i64, wait: Wait) -> Resu
             tx.commit()?;
             Ok(())
         })
-        .await
+        .await?;
+    if emergency && let Some(platform) = platform {
+        crate::emergency::after_sync(app, platform).await?;
+    }
+    Ok(())
 }
 
 /// `begin` + `run`, for callers that wait (the CLI).

@@ -231,22 +231,26 @@ pub struct Due {
     pub id: i64,
     pub user_id: i64,
     pub platform: String,
+    /// Its platform is in emergency export mode.
+    pub emergency: bool,
 }
 
 /// Connections whose next sync is due at `now`, longest overdue first. Paused ones, those
 /// waiting for a person to reconnect, imports and running syncs are not due.
 pub fn due(conn: &Sqlite, now: i64) -> rusqlite::Result<Vec<Due>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, user_id, platform FROM connections
-         WHERE sync_enabled = 1 AND kind != 'import' AND status NOT IN ('syncing', 'reconnect')
-           AND COALESCE(next_sync_at, 0) <= ?1
-         ORDER BY COALESCE(next_sync_at, 0), id",
+        "SELECT c.id, c.user_id, c.platform, COALESCE(p.emergency, 0) FROM connections c
+         LEFT JOIN platforms p ON p.id = c.platform
+         WHERE c.sync_enabled = 1 AND c.kind != 'import' AND c.status NOT IN ('syncing', 'reconnect')
+           AND COALESCE(c.next_sync_at, 0) <= ?1
+         ORDER BY COALESCE(p.emergency, 0) DESC, COALESCE(c.next_sync_at, 0), c.id",
     )?;
     stmt.query_map([now], |r| {
         Ok(Due {
             id: r.get(0)?,
             user_id: r.get(1)?,
             platform: r.get(2)?,
+            emergency: r.get(3)?,
         })
     })?
     .collect()
@@ -277,4 +281,42 @@ pub fn set_schedule(
         params![user_id, id, frequency, enabled, next_sync_at, now],
     )?;
     Ok(n == 1)
+}
+
+/// The connection a platform webhook's secret path names: (id, user_id).
+pub fn by_webhook_token(
+    conn: &Sqlite,
+    platform: &str,
+    token: &str,
+) -> rusqlite::Result<Option<(i64, i64)>> {
+    conn.query_row(
+        "SELECT id, user_id FROM connections WHERE webhook_token = ?1 AND platform = ?2",
+        params![token, platform],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+}
+
+/// Gives a connection the secret path segment of its webhook (a new one replaces the old).
+pub fn set_webhook_token(
+    conn: &Sqlite,
+    user_id: i64,
+    id: i64,
+    token: &str,
+    now: i64,
+) -> rusqlite::Result<bool> {
+    let n = conn.execute(
+        "UPDATE connections SET webhook_token = ?3, updated_at = ?4 WHERE user_id = ?1 AND id = ?2",
+        params![user_id, id, token, now],
+    )?;
+    Ok(n == 1)
+}
+
+/// A webhook said something changed: the scheduler picks the connection up at its next tick.
+pub fn sync_soon(conn: &Sqlite, id: i64, now: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE connections SET next_sync_at = MIN(COALESCE(next_sync_at, ?2), ?2) WHERE id = ?1",
+        params![id, now],
+    )?;
+    Ok(())
 }

@@ -246,3 +246,25 @@ pub fn all_stored(conn: &Connection) -> rusqlite::Result<Vec<MediaFile>> {
     .query_map([], from_row)?
     .collect()
 }
+
+/// Emergency export: a platform's waiting downloads go first — files of the last 90 days'
+/// posts first, then those of posts people engaged with, then the rest.
+pub fn boost_platform(
+    conn: &Connection,
+    platform: &str,
+    recent_since: i64,
+) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE media SET priority = CASE
+             WHEN EXISTS (SELECT 1 FROM post_media pm JOIN posts p ON p.id = pm.post_id
+                          WHERE pm.media_id = media.id AND p.sort_at >= ?2) THEN 3
+             WHEN EXISTS (SELECT 1 FROM post_media pm JOIN posts p ON p.id = pm.post_id
+                          WHERE pm.media_id = media.id AND p.engagement IS NOT NULL
+                            AND (SELECT COALESCE(SUM(CASE WHEN typeof(value) IN ('integer', 'real')
+                                                 THEN value ELSE 0 END), 0)
+                                 FROM json_each(p.engagement)) > 0) THEN 2
+             ELSE 1 END
+         WHERE platform = ?1 AND status IN ('pending', 'failed') AND priority = 0",
+        params![platform, recent_since],
+    )
+}

@@ -7,6 +7,7 @@
 
 pub mod api_keys;
 pub mod connections;
+pub mod emergency;
 pub mod health;
 pub mod imports;
 pub mod media;

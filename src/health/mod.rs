@@ -223,5 +223,6 @@ pub async fn check(app: &App, platform: Platform) -> Result<Assessment> {
             Ok(())
         })
         .await?;
+    crate::emergency::consider(app, platform, &assessment).await?;
     Ok(assessment)
 }

@@ -29,12 +29,20 @@ impl Layout {
         let platforms = state.db.read(|c| Ok(db::platforms::all(c)?)).await?;
         let banners = platforms
             .iter()
-            .filter(|p| p.emergency)
-            .map(|p| {
-                format!(
+            .filter_map(|p| match (&p.emergency_proposed, p.emergency, p.emergency_finished_at) {
+                (_, true, Some(_)) => Some(format!(
+                    "{} is in emergency export mode: everything reachable is saved; it keeps syncing hourly.",
+                    p.name
+                )),
+                (_, true, None) => Some(format!(
                     "{} is in emergency export mode: Lifeboat is saving everything it can.",
                     p.name
-                )
+                )),
+                (Some(reason), false, _) => Some(format!(
+                    "{} may be going away ({reason}): confirm emergency export.",
+                    p.name
+                )),
+                _ => None,
             })
             .collect();
         Ok(Layout {
