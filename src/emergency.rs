@@ -198,7 +198,16 @@ pub async fn consider(app: &App, platform: Platform, assessment: &Assessment) ->
         tokio::task::spawn_blocking(move || auto_setting(&app)).await??
     };
     match setting.as_str() {
-        "start" => start(app, platform, row.shutdown_date, "the health monitor", true).await,
+        "start" => {
+            start(
+                app,
+                platform,
+                row.shutdown_date,
+                "the health monitor",
+                false,
+            )
+            .await
+        }
         "off" => Ok(()),
         _ => {
             let (text, now) = (reason.clone(), time::now());

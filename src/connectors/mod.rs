@@ -6,6 +6,8 @@ pub mod api;
 pub mod credentials;
 pub mod feed;
 pub mod gate;
+pub mod strava;
+pub mod youtube;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -21,7 +23,7 @@ pub use gate::Quota;
 use crate::platform::Platform;
 
 /// Every connector Lifeboat has. A new platform: one file, one line here.
-pub static ALL: &[&dyn Connector] = &[&feed::Feed];
+pub static ALL: &[&dyn Connector] = &[&feed::Feed, &strava::Strava, &youtube::Youtube];
 
 pub fn for_platform(platform: Platform) -> Option<&'static dyn Connector> {
     ALL.iter().copied().find(|c| c.platform() == platform)

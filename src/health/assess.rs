@@ -193,7 +193,10 @@ pub async fn ollama(
         })?
         .map_err(|e| match &e {
             ollama_rs::error::OllamaError::ReqwestError(r) if r.is_timeout() => {
-                format!("Ollama did not answer within {} s", settings.timeout.as_secs())
+                format!(
+                    "Ollama did not answer within {} s",
+                    settings.timeout.as_secs()
+                )
             }
             _ => format!("Ollama is not available ({})", error_text(&e)),
         })?;

@@ -37,6 +37,14 @@ pub fn router() -> Router<AppState> {
                 .layer(DefaultBodyLimit::disable()),
         )
         .route("/imports/{id}", get(import))
+        .route(
+            "/connections/{id}/webhook",
+            post(super::webhooks::create_strava_webhook),
+        )
+        .route(
+            "/webhooks/strava/{token}",
+            get(super::webhooks::strava_handshake).post(super::webhooks::strava_event),
+        )
         .fallback(|| async { ApiError(AppError::NotFound) })
         .layer(axum::middleware::map_response(json_errors))
 }

@@ -8,6 +8,7 @@ mod auth_pages;
 mod connections;
 mod dashboard;
 pub mod error;
+mod emergency;
 mod health;
 mod imports;
 mod layout;
@@ -17,6 +18,7 @@ mod queue;
 mod session;
 mod settings;
 mod users;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -108,6 +110,12 @@ pub fn router(app: App) -> Router {
         )
         .route("/imports/{id}", get(imports::show))
         .route("/imports/{id}/status", get(imports::status))
+        .route("/emergency", get(emergency::show))
+        .route("/emergency/status", get(emergency::live))
+        .route("/emergency/settings", post(emergency::settings))
+        .route("/emergency/start", post(emergency::start_chosen))
+        .route("/emergency/{platform}/start", post(emergency::start))
+        .route("/emergency/{platform}/stop", post(emergency::stop))
         .route("/health", get(health::show))
         .route("/health/check", post(health::check))
         .route("/health/ollama", post(health::set_ollama))

@@ -1,0 +1,444 @@
+//! The Strava connector against a fake Strava: OAuth2 through Lifeboat's pages (client
+//! secret in the body, comma-separated scopes), `GET /athlete/activities` with Strava's
+//! field names, `before`/`after` epoch filters and `page`/`per_page`, its rate-limit
+//! headers; a 1,000-activity backfill with the access token expiring half-way, the
+//! incremental sync's request count, 429s, 5xx bursts, a malformed page, an export of the
+//! same activities merging with them, and the webhook endpoint.
+
+mod common;
+
+use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::oauth::{FakeAuth, connect, save_app};
+use common::site::{Req, Route, Site};
+use common::{Server, api_key, cli, cli_ok};
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "correct horse battery";
+const ACTIVITIES: &str = "/athlete/activities";
+const DAY: i64 = 86_400;
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+/// A summary activity as `GET /athlete/activities` returns it.
+fn activity(id: u64, start: i64) -> Value {
+    json!({
+        "resource_state": 2,
+        "athlete": {"id": 134815, "resource_state": 1},
+        "name": format!("Ride {id}"),
+        "distance": 20000.5 + (id % 1000) as f64,
+        "moving_time": 3600,
+        "elapsed_time": 3900,
+        "total_elevation_gain": 215.3,
+        "type": "Ride",
+        "sport_type": "Ride",
+        "workout_type": null,
+        "id": id,
+        "start_date": rfc3339(start),
+        "start_date_local": rfc3339(start + 3600),
+        "timezone": "(GMT+01:00) Europe/Paris",
+        "utc_offset": 3600.0,
+        "location_city": null,
+        "achievement_count": 2,
+        "kudos_count": 7,
+        "comment_count": 1,
+        "athlete_count": 1,
+        "photo_count": 0,
+        "map": {"id": format!("a{id}"), "summary_polyline": "ki{eFvqfiVqAWQIGEEKAYJgBVqDJ{BHa@jAkN", "resource_state": 2},
+        "trainer": false,
+        "commute": false,
+        "manual": false,
+        "private": false,
+        "visibility": "everyone",
+        "flagged": false,
+        "gear_id": "b12345678987654321",
+        "start_latlng": [48.85, 2.35],
+        "end_latlng": [48.86, 2.34],
+        "average_speed": 5.55,
+        "max_speed": 14.2,
+        "has_heartrate": true,
+        "average_heartrate": 141.2,
+        "max_heartrate": 177.0,
+        "pr_count": 0,
+        "total_photo_count": 0,
+        "has_kudoed": false,
+        "suffer_score": 54.0
+    })
+}
+
+/// The fake platform's state: activities (id, start), faults to answer first.
+#[derive(Default)]
+struct Strava {
+    activities: Vec<(u64, i64)>,
+    faults: VecDeque<Route>,
+    /// Expire every access token when the n-th activities request arrives.
+    expire_at_request: Option<usize>,
+    requests: usize,
+}
+
+struct Fake {
+    site: Site,
+    auth: FakeAuth,
+    state: Arc<Mutex<Strava>>,
+}
+
+impl Fake {
+    fn start() -> Fake {
+        let site = Site::start();
+        let auth = FakeAuth::install(&site, 6 * 3600);
+        let state = Arc::new(Mutex::new(Strava::default()));
+        let (s, a) = (state.clone(), auth.clone());
+        site.handle(ACTIVITIES, move |req| list(&s, &a, req));
+        Fake { site, auth, state }
+    }
+
+    /// `n` activities, one a day, ending a day ago; ids from `first`.
+    fn add(&self, first: u64, n: usize, last_start: i64) {
+        let mut s = self.state.lock().unwrap();
+        for i in 0..n {
+            let start = last_start - (n - 1 - i) as i64 * DAY;
+            s.activities.push((first + i as u64, start));
+        }
+    }
+
+    fn fault(&self, route: Route) {
+        self.state.lock().unwrap().faults.push_back(route);
+    }
+
+    fn api_requests(&self) -> usize {
+        self.site.hits(ACTIVITIES)
+    }
+}
+
+/// `GET /athlete/activities`: newest first, or oldest first with `after` (as Strava
+/// answers), `before`/`after` exclusive, at most 200 a page.
+fn list(state: &Mutex<Strava>, auth: &FakeAuth, req: &Req) -> Route {
+    let mut s = state.lock().unwrap();
+    s.requests += 1;
+    if s.expire_at_request == Some(s.requests) {
+        auth.expire_all();
+    }
+    if !auth.valid(req) {
+        return Route::json(
+            401,
+            &json!({"message": "Authorization Error", "errors": [{"resource": "Athlete", "field": "access_token", "code": "invalid"}]}),
+        );
+    }
+    if let Some(fault) = s.faults.pop_front() {
+        return fault;
+    }
+    let number = |name: &str| req.param(name).and_then(|v| v.parse::<i64>().ok());
+    let per_page = number("per_page").unwrap_or(30).clamp(1, 200) as usize;
+    let page = number("page").unwrap_or(1).max(1) as usize;
+    let mut chosen: Vec<(u64, i64)> = s
+        .activities
+        .iter()
+        .copied()
+        .filter(|(_, start)| number("before").is_none_or(|b| *start < b))
+        .filter(|(_, start)| number("after").is_none_or(|a| *start > a))
+        .collect();
+    chosen.sort_by_key(|(id, start)| (*start, *id));
+    if number("after").is_none() {
+        chosen.reverse();
+    }
+    let body: Vec<Value> = chosen
+        .into_iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .map(|(id, start)| activity(id, start))
+        .collect();
+    Route::json(200, &Value::Array(body))
+        .header("x-ratelimit-limit", "200,2000")
+        .header("x-ratelimit-usage", "3,40")
+        .header("x-readratelimit-limit", "100,1000")
+        .header("x-readratelimit-usage", "3,40")
+}
+
+fn query_i64(dir: &Path, sql: &str) -> i64 {
+    let conn = rusqlite::Connection::open_with_flags(
+        dir.join("lifeboat.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("open database read-only");
+    conn.query_row(sql, [], |r| r.get(0)).expect(sql)
+}
+
+fn query_text(dir: &Path, sql: &str) -> String {
+    let conn = rusqlite::Connection::open_with_flags(
+        dir.join("lifeboat.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("open database read-only");
+    conn.query_row(sql, [], |r| r.get(0)).expect(sql)
+}
+
+fn sync(dir: &Path, id: i64) -> std::process::Output {
+    cli(dir, &["sync", "--connection", &id.to_string()], None)
+}
+
+fn sync_ok(dir: &Path, id: i64) {
+    let out = sync(dir, id);
+    assert!(
+        out.status.success(),
+        "sync failed:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn posts(dir: &Path) -> i64 {
+    query_i64(dir, "SELECT COUNT(*) FROM posts WHERE platform = 'strava'")
+}
+
+/// A server with Alice, her Strava app pointing at the fake, and a connection.
+async fn connected(dir: &Path, fake: &Fake) -> (Server, i64) {
+    let server = Server::start_in(dir);
+    let browser = server.browser();
+    browser.setup("alice", PASSWORD).await;
+    save_app(&browser, "strava", &fake.site).await;
+    let id = connect(&browser, "strava", Some(&fake.site.base)).await;
+    (server, id)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backfill_refresh_incremental_and_faults() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path();
+    let fake = Fake::start();
+    let (_server, id) = connected(dir, &fake).await;
+    let token_requests = fake.site.seen_for(common::oauth::TOKEN_PATH);
+    let exchange = url::form_urlencoded::parse(&token_requests[0].body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect::<std::collections::HashMap<_, _>>();
+    assert_eq!(
+        exchange.get("client_secret").map(String::as_str),
+        Some("lifeboat-test-secret"),
+        "Strava wants the client secret in the body"
+    );
+
+    // The backfill: 1,000 activities, the access token expiring at the third page.
+    let yesterday = now() - DAY;
+    fake.add(1_000_000, 1000, yesterday - 60 * DAY);
+    fake.state.lock().unwrap().expire_at_request = Some(3);
+    sync_ok(dir, id);
+    assert_eq!(posts(dir), 1000);
+    assert_eq!(fake.auth.refreshes(), 1, "one refresh mid-backfill");
+    assert!(fake.api_requests() <= 8, "{} requests", fake.api_requests());
+    assert_eq!(
+        query_i64(
+            dir,
+            "SELECT COUNT(*) FROM ingested_items WHERE source = 'backfill'"
+        ),
+        query_i64(dir, "SELECT COUNT(*) FROM ingested_items")
+    );
+    let engagement: Value = serde_json::from_str(&query_text(
+        dir,
+        "SELECT engagement FROM posts WHERE platform_post_id = '1000999'",
+    ))
+    .unwrap();
+    assert_eq!(engagement["distance_m"], json!(20999.5));
+    assert_eq!(engagement["moving_time_s"], json!(3600));
+    assert_eq!(engagement["elevation_gain_m"], json!(215.3));
+    assert_eq!(engagement["kudos_count"], json!(7));
+    assert_eq!(
+        query_text(
+            dir,
+            "SELECT kind || '|' || title || '|' || url FROM posts WHERE platform_post_id = '1000999'"
+        ),
+        "activity|Ride 1000999|https://www.strava.com/activities/1000999"
+    );
+    assert_eq!(
+        query_i64(
+            dir,
+            "SELECT created_at_platform FROM posts WHERE platform_post_id = '1000999'"
+        ),
+        yesterday - 60 * DAY
+    );
+
+    // Three new activities: one request, three posts.
+    fake.add(2_000_000, 3, yesterday);
+    fake.site.clear_seen();
+    sync_ok(dir, id);
+    let seen = fake.site.seen();
+    assert!(
+        seen.len() <= 2,
+        "incremental sync made {} requests: {seen:#?}",
+        seen.len()
+    );
+    assert!(seen[0].path.contains("after="), "{}", seen[0].path);
+    assert_eq!(posts(dir), 1003);
+
+    // The refresh token was rotated at the first refresh: the next one uses the new one
+    // (the fake refuses a reused refresh token).
+    fake.auth.expire_all();
+    sync_ok(dir, id);
+    assert_eq!(fake.auth.refreshes(), 2);
+
+    // A 429 with Retry-After is waited out.
+    fake.add(2_100_000, 1, now() - 3600);
+    fake.fault(
+        Route::json(429, &json!({"message": "Rate Limit Exceeded"})).header("retry-after", "1"),
+    );
+    let started = Instant::now();
+    sync_ok(dir, id);
+    assert!(started.elapsed() >= Duration::from_millis(950));
+    assert_eq!(posts(dir), 1004);
+
+    // A burst of 5xx is retried.
+    fake.add(2_200_000, 1, now() - 1800);
+    for status in [500, 502, 503] {
+        fake.fault(Route::json(status, &json!({"message": "error"})));
+    }
+    sync_ok(dir, id);
+    assert_eq!(posts(dir), 1005);
+
+    // A malformed page: the sync fails and says why, nothing is lost, the next one works.
+    fake.add(2_300_000, 1, now() - 600);
+    fake.fault(Route::new(
+        200,
+        "application/json",
+        "[{\"id\": 2300000, \"name\": ",
+    ));
+    let out = sync(dir, id);
+    assert!(!out.status.success());
+    let error = query_text(
+        dir,
+        &format!("SELECT last_error FROM connections WHERE id = {id}"),
+    );
+    assert!(error.contains("not the expected JSON"), "{error}");
+    assert_eq!(posts(dir), 1005);
+    sync_ok(dir, id);
+    assert_eq!(posts(dir), 1006);
+
+    // The bulk export's rows for the same activities are the same posts.
+    let export = tempfile::tempdir().unwrap();
+    let csv = export.path().join("activities.csv");
+    std::fs::write(
+        &csv,
+        "Activity ID,Activity Date,Activity Name,Activity Type,Activity Description,Elapsed Time,Distance,Filename\n\
+         1000999,\"Oct 5, 2024, 4:15:21 PM\",Ride 1000999,Ride,Windy,3900,21.0,\n\
+         1000998,\"Oct 4, 2024, 4:15:21 PM\",Ride 1000998,Ride,,3900,20.9,\n",
+    )
+    .unwrap();
+    cli_ok(
+        dir,
+        &[
+            "import",
+            "--user",
+            "alice",
+            csv.to_str().unwrap(),
+            "--platform",
+            "strava",
+        ],
+        None,
+    );
+    assert_eq!(
+        posts(dir),
+        1006,
+        "imported activities merged with synced ones"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn webhook_handshake_and_events() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path();
+    let fake = Fake::start();
+    let (server, id) = connected(dir, &fake).await;
+    let key = api_key(dir, "alice");
+    let api = server.api(&key);
+    let answer = api
+        .post_json(&format!("/api/v1/connections/{id}/webhook"), &json!({}))
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let created = answer.json();
+    let token = created["verify_token"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/webhooks/strava/{token}");
+    assert!(created["callback_url"].as_str().unwrap().ends_with(&path));
+
+    let outside = common::Api::new(&server.base, None);
+    // Strava's subscription check: the challenge echoed with the right verify token only.
+    let good = outside
+        .get(&format!(
+            "{path}?hub.mode=subscribe&hub.challenge=15f7d1a91c1f40&hub.verify_token={token}"
+        ))
+        .await;
+    assert_eq!(good.status, 200, "{}", good.body);
+    assert_eq!(good.json(), json!({"hub.challenge": "15f7d1a91c1f40"}));
+    let bad = outside
+        .get(&format!(
+            "{path}?hub.mode=subscribe&hub.challenge=x&hub.verify_token=wrong"
+        ))
+        .await;
+    assert_eq!(bad.status, 403);
+    let unknown = outside
+        .get(
+            "/api/v1/webhooks/strava/nope?hub.mode=subscribe&hub.challenge=x&hub.verify_token=nope",
+        )
+        .await;
+    assert_eq!(unknown.status, 404);
+
+    // An event is stored at once, and the connection is due for a sync.
+    let event = json!({
+        "aspect_type": "create",
+        "event_time": 1549560669,
+        "object_id": 1360128428,
+        "object_type": "activity",
+        "owner_id": 134815,
+        "subscription_id": 120475,
+        "updates": {}
+    });
+    let before = now();
+    let started = Instant::now();
+    let answer = outside.post_json(&path, &event).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // Strava retries an event it thinks was not received: still one row.
+    assert_eq!(outside.post_json(&path, &event).await.status, 200);
+    assert_eq!(
+        query_i64(
+            dir,
+            "SELECT COUNT(*) FROM ingested_items WHERE source = 'webhook'"
+        ),
+        1
+    );
+    let next = query_i64(
+        dir,
+        &format!("SELECT next_sync_at FROM connections WHERE id = {id}"),
+    );
+    assert!(next <= now() && next >= before - 1, "next sync at {next}");
+    assert_eq!(fake.api_requests(), 0, "nothing is fetched in the request");
+    // The pipeline takes the event and makes no post of it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while query_text(
+        dir,
+        "SELECT status FROM ingested_items WHERE source = 'webhook'",
+    ) != "completed"
+    {
+        assert!(Instant::now() < deadline, "the event was not processed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(posts(dir), 0);
+
+    let junk = outside.post_json(&path, &json!({"hello": 1})).await;
+    assert_eq!(junk.status, 400);
+    let elsewhere = outside
+        .post_json("/api/v1/webhooks/strava/nope", &event)
+        .await;
+    assert_eq!(elsewhere.status, 404);
+}
