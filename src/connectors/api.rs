@@ -241,7 +241,14 @@ impl Api {
                 self.gate.succeeded();
             }
             let headers = response.headers().clone();
-            let excerpt = body_excerpt(response).await;
+            let body = error_body(response).await;
+            if let Some(error) = self.connector.classify(status.as_u16(), &body) {
+                if let FetchError::RateLimited { retry_after } = &error {
+                    self.gate.pause(*retry_after);
+                }
+                return Err(error);
+            }
+            let excerpt = excerpt(&body);
             let answered = || {
                 let body = if excerpt.is_empty() {
                     String::new()
@@ -439,11 +446,24 @@ fn redacted(url: &url::Url) -> String {
     url.to_string()
 }
 
+/// The start of an error body (8 KB at most: error answers are small, a misbehaving
+/// server's may not be).
+async fn error_body(mut response: Response) -> String {
+    let mut bytes = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() >= 8192 {
+            bytes.truncate(8192);
+            break;
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
 /// The start of an error body, for the sync log: enough to read the platform's message.
-async fn body_excerpt(response: Response) -> String {
-    let bytes = response.bytes().await.unwrap_or_default();
-    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]);
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+fn excerpt(body: &str) -> String {
+    let start: String = body.chars().take(300).collect();
+    start.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// XRPC servers (AT Protocol) answer an expired access token with 400 ExpiredToken.
@@ -481,15 +501,28 @@ pub fn rate_limit(headers: &HeaderMap, now: SystemTime) -> Option<(f64, Duration
         .duration_since(SystemTime::UNIX_EPOCH)
         .ok()?
         .as_secs_f64();
-    if let (Some(limit), Some(usage)) = (text("x-ratelimit-limit"), text("x-ratelimit-usage"))
-        && limit.contains(',')
-    {
+    // Strava's read limit, when sent, is the one that binds a backup (reads only).
+    let strava = (text("x-readratelimit-limit"), text("x-readratelimit-usage"));
+    let strava = match strava {
+        (Some(limit), Some(usage)) => Some((limit, usage)),
+        _ => match (text("x-ratelimit-limit"), text("x-ratelimit-usage")) {
+            (Some(limit), Some(usage)) if limit.contains(',') => Some((limit, usage)),
+            _ => None,
+        },
+    };
+    if let Some((limit, usage)) = strava {
         // Strava: "short,daily" limits and usage; the short window is 15 minutes, aligned
-        // to the quarter hour.
-        let first = |s: &str| s.split(',').next()?.trim().parse::<f64>().ok();
-        let remaining = first(limit)? - first(usage)?;
-        let reset = 900.0 - unix_now % 900.0;
-        return Some((remaining.max(0.0), Duration::from_secs_f64(reset)));
+        // to the quarter hour, the daily one ends at midnight UTC. The tighter one counts.
+        let pair = |s: &str, i: usize| s.split(',').nth(i)?.trim().parse::<f64>().ok();
+        let short = pair(limit, 0)? - pair(usage, 0)?;
+        let short_reset = 900.0 - unix_now % 900.0;
+        if let (Some(daily_limit), Some(daily_usage)) = (pair(limit, 1), pair(usage, 1))
+            && daily_limit - daily_usage < 1.0
+        {
+            let midnight = 86_400.0 - unix_now % 86_400.0;
+            return Some((0.0, Duration::from_secs_f64(midnight)));
+        }
+        return Some((short.max(0.0), Duration::from_secs_f64(short_reset)));
     }
     let remaining = text("x-ratelimit-remaining")
         .or_else(|| text("ratelimit-remaining"))?
@@ -576,6 +609,16 @@ mod tests {
         let (remaining, reset) = rate_limit(&strava, now).unwrap();
         assert_eq!(remaining, 3.0);
         assert!(reset <= Duration::from_secs(900));
+        // The read limit wins; a spent daily limit waits for midnight UTC.
+        let read = headers(&[
+            ("x-ratelimit-limit", "200,2000"),
+            ("x-ratelimit-usage", "10,100"),
+            ("x-readratelimit-limit", "100,1000"),
+            ("x-readratelimit-usage", "30,1000"),
+        ]);
+        let (remaining, reset) = rate_limit(&read, now).unwrap();
+        assert_eq!(remaining, 0.0);
+        assert!(reset > Duration::from_secs(900));
         assert_eq!(rate_limit(&HeaderMap::new(), now), None);
     }
 

@@ -275,6 +275,13 @@ pub trait Connector: Codec {
         Box::pin(crate::oauth::refresh(api))
     }
 
+    /// A platform's own meaning of an error answer, before the usual one (429 waits, 401
+    /// renews, 403 needs a person, 5xx retries): Google's 403 `quotaExceeded` means "wait
+    /// until tomorrow", not "reconnect". `body` is the start of the answer (up to 8 KB).
+    fn classify(&self, _status: u16, _body: &str) -> Option<FetchError> {
+        None
+    }
+
     /// Registers an OAuth2 app on a server (Mastodon), for `OAuthSpec::registers_itself`.
     fn register_client<'a>(
         &'a self,

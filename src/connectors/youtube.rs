@@ -97,7 +97,11 @@ impl Connector for Youtube {
         ctx: &'a FetchContext<'a>,
         cursor: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Page, FetchError>> {
-        Box::pin(async move { fetch_uploads(ctx, cursor).await.map_err(quota_exceeded) })
+        Box::pin(fetch_uploads(ctx, cursor))
+    }
+
+    fn classify(&self, status: u16, body: &str) -> Option<FetchError> {
+        quota_exceeded(status, body)
     }
 }
 
@@ -231,25 +235,22 @@ async fn fetch_uploads(ctx: &FetchContext<'_>, cursor: Option<&str>) -> Result<P
     })
 }
 
-/// A 403 for an exhausted quota means "wait", not "reconnect". Api keeps only the start
-/// of the error body, so the reason (`quotaExceeded`, far into Google's error) may be cut
-/// off; the message before it ("...you have exceeded your quota") is not.
-fn quota_exceeded(error: FetchError) -> FetchError {
-    const MARKS: &[&str] = &[
-        "quotaExceeded",
-        "rateLimitExceeded",
-        "dailyLimitExceeded",
-        "youtube.quota",
-        "exceeded your",
-    ];
-    match error {
-        FetchError::Auth(message) if MARKS.iter().any(|m| message.contains(m)) => {
-            FetchError::RateLimited {
-                retry_after: std::time::Duration::from_secs(until_quota_reset(crate::time::now())),
-            }
-        }
-        other => other,
+/// A 403 for an exhausted quota means "wait until the quota resets", not "reconnect".
+/// Google's error body names the reason: `{"error": {"errors": [{"reason": ...}]}}`.
+fn quota_exceeded(status: u16, body: &str) -> Option<FetchError> {
+    const REASONS: &[&str] = &["quotaExceeded", "rateLimitExceeded", "dailyLimitExceeded"];
+    if status != 403 {
+        return None;
     }
+    let error: serde_json::Value = serde_json::from_str(body).ok()?;
+    let reasons = error["error"]["errors"].as_array()?;
+    reasons
+        .iter()
+        .filter_map(|e| e["reason"].as_str())
+        .any(|r| REASONS.contains(&r))
+        .then(|| FetchError::RateLimited {
+            retry_after: std::time::Duration::from_secs(until_quota_reset(crate::time::now())),
+        })
 }
 
 /// Seconds until the daily quota resets: midnight Pacific time, taken as 08:00 UTC (an
@@ -479,18 +480,13 @@ mod tests {
         // 07:00 UTC → one hour; 09:00 UTC → 23 hours.
         assert_eq!(until_quota_reset(7 * 3600), 3600);
         assert_eq!(until_quota_reset(9 * 3600), 23 * 3600);
-        let quota = FetchError::Auth(
-            "https://x/videos answered HTTP 403 Forbidden: { \"error\": { \"code\": 403, \
-             \"message\": \"The request cannot be completed because you have exceeded your \
-             <a href=\\\"/youtube/v3/getting-started#quota\\\">quota</a>.\""
-                .into(),
-        );
+        // Google's documented error body for an exhausted quota, and for a missing scope.
+        let quota = r#"{"error": {"code": 403, "message": "The request cannot be completed because you have exceeded your <a href=\"/youtube/v3/getting-started#quota\">quota</a>.", "errors": [{"message": "The request cannot be completed because you have exceeded your quota.", "domain": "youtube.quota", "reason": "quotaExceeded"}]}}"#;
         assert!(matches!(
-            quota_exceeded(quota),
-            FetchError::RateLimited { .. }
+            quota_exceeded(403, quota),
+            Some(FetchError::RateLimited { .. })
         ));
-        let revoked =
-            FetchError::Auth("answered HTTP 403 Forbidden: insufficientPermissions".into());
-        assert!(matches!(quota_exceeded(revoked), FetchError::Auth(_)));
+        let revoked = r#"{"error": {"code": 403, "message": "Request had insufficient authentication scopes.", "errors": [{"message": "Insufficient Permission", "domain": "global", "reason": "insufficientPermissions"}]}}"#;
+        assert!(quota_exceeded(403, revoked).is_none());
     }
 }
