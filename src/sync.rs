@@ -215,6 +215,7 @@ async fn save_page(
         .take_changed_credentials()
         .map(|c| app.vault.encrypt(&c.to_bytes()));
     let signals = api.take_signals();
+    let total = api.take_total();
     let platform = api.platform().id();
     app.db
         .write(move |c| {
@@ -241,6 +242,9 @@ async fn save_page(
             }
             if let Some(record) = &credentials {
                 db::connections::store_credentials(&tx, connection_id, record)?;
+            }
+            if let Some(total) = total {
+                db::emergency::set_expected(&tx, connection_id, total)?;
             }
             for signal in &signals {
                 db::health::insert_signal(

@@ -7,241 +7,17 @@
 
 mod common;
 
-use std::collections::VecDeque;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::oauth::{FakeAuth, connect, save_app};
-use common::site::{Req, Route, Site};
+use common::fakes::now;
+use common::fakes::youtube::{Fake, google_error};
+use common::oauth::{connect, save_app};
+use common::site::Route;
 use common::{Server, cli};
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "correct horse battery";
-const CHANNEL: &str = "UCuAXFkgsw1L7xaCfnd5JJOw";
-const UPLOADS: &str = "UUuAXFkgsw1L7xaCfnd5JJOw";
-const API_PATHS: [&str; 3] = ["/channels", "/playlistItems", "/videos"];
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .unwrap()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap()
-}
-
-/// An 11-character video id.
-fn video_id(n: usize) -> String {
-    format!("v{n:010}")
-}
-
-fn thumbnails(id: &str) -> Value {
-    json!({
-        "default": {"url": format!("https://i.ytimg.com/vi/{id}/default.jpg"), "width": 120, "height": 90},
-        "high": {"url": format!("https://i.ytimg.com/vi/{id}/hqdefault.jpg"), "width": 480, "height": 360},
-        "maxres": {"url": format!("https://i.ytimg.com/vi/{id}/maxresdefault.jpg"), "width": 1280, "height": 720}
-    })
-}
-
-fn google_error(code: u16, reason: &str, message: &str) -> Route {
-    Route::json(
-        code,
-        &json!({"error": {"code": code, "message": message,
-                "errors": [{"message": message, "domain": "global", "reason": reason}]}}),
-    )
-}
-
-#[derive(Default)]
-struct State {
-    /// (video number, published at), oldest first.
-    videos: Vec<(usize, i64)>,
-    faults: VecDeque<Route>,
-    expire_at_request: Option<usize>,
-    requests: usize,
-}
-
-struct Fake {
-    site: Site,
-    auth: FakeAuth,
-    state: Arc<Mutex<State>>,
-}
-
-impl Fake {
-    fn start() -> Fake {
-        let site = Site::start();
-        let auth = FakeAuth::install(&site, 3600);
-        let state = Arc::new(Mutex::new(State::default()));
-        for path in API_PATHS {
-            let (s, a) = (state.clone(), auth.clone());
-            site.handle(path, move |req| answer(&s, &a, req));
-        }
-        Fake { site, auth, state }
-    }
-
-    /// `n` more videos, an hour apart, the last one published `last` (unix seconds).
-    fn upload(&self, n: usize, last: i64) {
-        let mut s = self.state.lock().unwrap();
-        let first = s.videos.len();
-        for i in 0..n {
-            s.videos.push((first + i, last - (n - 1 - i) as i64 * 3600));
-        }
-    }
-
-    fn fault(&self, route: Route) {
-        self.state.lock().unwrap().faults.push_back(route);
-    }
-
-    fn api_requests(&self) -> usize {
-        API_PATHS.iter().map(|p| self.site.hits(p)).sum()
-    }
-}
-
-fn answer(state: &Mutex<State>, auth: &FakeAuth, req: &Req) -> Route {
-    let mut s = state.lock().unwrap();
-    s.requests += 1;
-    if s.expire_at_request == Some(s.requests) {
-        auth.expire_all();
-    }
-    if !auth.valid(req) {
-        return google_error(
-            401,
-            "authError",
-            "Request had invalid authentication credentials.",
-        );
-    }
-    if let Some(fault) = s.faults.pop_front() {
-        return fault;
-    }
-    match req.path.as_str() {
-        "/channels" => {
-            if req.param("mine") != Some("true") {
-                return google_error(400, "missingRequiredParameter", "No filter selected.");
-            }
-            Route::json(
-                200,
-                &json!({
-                    "kind": "youtube#channelListResponse",
-                    "etag": "e1",
-                    "pageInfo": {"totalResults": 1, "resultsPerPage": 5},
-                    "items": [{
-                        "kind": "youtube#channel",
-                        "etag": "e2",
-                        "id": CHANNEL,
-                        "snippet": {"title": "Alice", "description": "", "publishedAt": "2010-01-01T00:00:00Z"},
-                        "contentDetails": {"relatedPlaylists": {"likes": "", "uploads": UPLOADS}}
-                    }]
-                }),
-            )
-        }
-        "/playlistItems" => {
-            if req.param("playlistId") != Some(UPLOADS) {
-                return google_error(
-                    404,
-                    "playlistNotFound",
-                    "The playlist identified with the request's playlistId parameter cannot be found.",
-                );
-            }
-            let per_page: usize = req
-                .param("maxResults")
-                .and_then(|m| m.parse().ok())
-                .unwrap_or(5)
-                .min(50);
-            let offset: usize = req
-                .param("pageToken")
-                .and_then(|t| t.strip_prefix("CAUQ"))
-                .and_then(|t| t.parse().ok())
-                .unwrap_or(0);
-            let newest_first: Vec<(usize, i64)> = s.videos.iter().rev().copied().collect();
-            let items: Vec<Value> = newest_first
-                .iter()
-                .enumerate()
-                .skip(offset)
-                .take(per_page)
-                .map(|(position, (n, published))| {
-                    let id = video_id(*n);
-                    json!({
-                        "kind": "youtube#playlistItem",
-                        "etag": format!("pi{n}"),
-                        "id": format!("VVV1QVhGa2dz{n}"),
-                        "snippet": {
-                            "publishedAt": rfc3339(*published),
-                            "channelId": CHANNEL,
-                            "title": format!("Video {n}"),
-                            "description": format!("About video {n}"),
-                            "thumbnails": thumbnails(&id),
-                            "channelTitle": "Alice",
-                            "playlistId": UPLOADS,
-                            "position": position,
-                            "resourceId": {"kind": "youtube#video", "videoId": id},
-                            "videoOwnerChannelTitle": "Alice",
-                            "videoOwnerChannelId": CHANNEL
-                        },
-                        "contentDetails": {"videoId": id, "videoPublishedAt": rfc3339(*published)}
-                    })
-                })
-                .collect();
-            let mut body = json!({
-                "kind": "youtube#playlistItemListResponse",
-                "etag": "e3",
-                "items": items,
-                "pageInfo": {"totalResults": s.videos.len(), "resultsPerPage": per_page}
-            });
-            if offset + per_page < s.videos.len() {
-                body["nextPageToken"] = json!(format!("CAUQ{}", offset + per_page));
-            }
-            Route::json(200, &body)
-        }
-        _ => {
-            let wanted: Vec<&str> = req.param("id").unwrap_or_default().split(',').collect();
-            if wanted.len() > 50 {
-                return google_error(400, "invalidParameter", "Too many ids.");
-            }
-            let items: Vec<Value> = s
-                .videos
-                .iter()
-                .filter(|(n, _)| wanted.contains(&video_id(*n).as_str()))
-                .map(|(n, published)| {
-                    let id = video_id(*n);
-                    json!({
-                        "kind": "youtube#video",
-                        "etag": format!("v{n}"),
-                        "id": id,
-                        "snippet": {
-                            "publishedAt": rfc3339(*published),
-                            "channelId": CHANNEL,
-                            "title": format!("Video {n}"),
-                            "description": format!("About video {n}"),
-                            "thumbnails": thumbnails(&id),
-                            "channelTitle": "Alice",
-                            "tags": ["lifeboat"],
-                            "categoryId": "22",
-                            "liveBroadcastContent": "none"
-                        },
-                        "contentDetails": {"duration": "PT4M13S", "dimension": "2d", "definition": "hd", "caption": "false", "licensedContent": false, "projection": "rectangular"},
-                        "status": {"uploadStatus": "processed", "privacyStatus": "public", "license": "youtube", "embeddable": true, "publicStatsViewable": true},
-                        "statistics": {"viewCount": format!("{}", 1000 + n), "likeCount": "12", "favoriteCount": "0", "commentCount": "3"}
-                    })
-                })
-                .collect();
-            Route::json(
-                200,
-                &json!({
-                    "kind": "youtube#videoListResponse",
-                    "etag": "e4",
-                    "items": items,
-                    "pageInfo": {"totalResults": items.len(), "resultsPerPage": items.len()}
-                }),
-            )
-        }
-    }
-}
-
 fn db(dir: &Path) -> rusqlite::Connection {
     rusqlite::Connection::open_with_flags(
         dir.join("lifeboat.db"),
@@ -336,7 +112,7 @@ async fn uploads_backfill_refresh_incremental_and_faults() {
             "SELECT m.url FROM media m JOIN post_media pm ON pm.media_id = m.id
              JOIN posts p ON p.id = pm.post_id WHERE p.platform_post_id = 'v0000000007'"
         ),
-        "https://i.ytimg.com/vi/v0000000007/maxresdefault.jpg"
+        format!("{}/thumb.jpg?v=v0000000007&s=maxres", fake.site.base)
     );
 
     // Three new uploads: a playlistItems page and one videos call; three posts.

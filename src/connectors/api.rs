@@ -73,6 +73,7 @@ pub struct Api {
     credentials_changed: AtomicBool,
     signals: Mutex<Vec<Signal>>,
     requests: AtomicU64,
+    expected_total: Mutex<Option<i64>>,
 }
 
 /// A JSON answer: the value, and the body exactly as sent, to keep as the raw payload.
@@ -100,6 +101,7 @@ impl Api {
             credentials_changed: AtomicBool::new(false),
             signals: Mutex::default(),
             requests: AtomicU64::new(0),
+            expected_total: Mutex::default(),
         }
     }
 
@@ -128,6 +130,16 @@ impl Api {
             .swap(false, Ordering::SeqCst)
             .then(|| self.credentials())
             .flatten()
+    }
+
+    /// What the platform says the account holds in all (a total in a header or a field),
+    /// when its API tells: the emergency page estimates what is left from it.
+    pub fn report_total(&self, total: i64) {
+        *self.expected_total.lock().expect("total lock") = Some(total);
+    }
+
+    pub fn take_total(&self) -> Option<i64> {
+        self.expected_total.lock().expect("total lock").take()
     }
 
     pub fn take_signals(&self) -> Vec<Signal> {

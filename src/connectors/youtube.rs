@@ -130,8 +130,16 @@ struct ItemList {
 #[serde(rename_all = "camelCase")]
 struct PlaylistItems {
     #[serde(default)]
+    page_info: Option<PageInfo>,
+    #[serde(default)]
     items: Vec<Value>,
     next_page_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PageInfo {
+    total_results: Option<i64>,
 }
 
 async fn fetch_uploads(ctx: &FetchContext<'_>, cursor: Option<&str>) -> Result<Page, FetchError> {
@@ -177,6 +185,9 @@ async fn fetch_uploads(ctx: &FetchContext<'_>, cursor: Option<&str>) -> Result<P
         .api
         .get_json::<PlaylistItems>(|http| http.get(&url).query(&query))
         .await?;
+    if let Some(total) = page.value.page_info.as_ref().and_then(|p| p.total_results) {
+        ctx.api.report_total(total);
+    }
     let mut ids = Vec::new();
     let mut reached_stop = false;
     for item in &page.value.items {

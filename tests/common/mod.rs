@@ -5,6 +5,7 @@
 //! Each suite uses a different part of it, so unused items are expected.
 #![allow(dead_code)]
 
+pub mod fakes;
 pub mod imports;
 pub mod oauth;
 pub mod site;
