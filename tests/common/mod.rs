@@ -683,3 +683,16 @@ pub fn snapshot(dir: &Path) -> HashMap<PathBuf, Vec<u8>> {
 pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+/// A number from the data directory's database, read-only, as an operator with sqlite3
+/// would look.
+pub fn query_i64(dir: &Path, sql: &str) -> i64 {
+    let conn = rusqlite::Connection::open_with_flags(
+        dir.join("lifeboat.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("open database read-only");
+    conn.query_row(sql, [], |r| r.get::<_, Option<i64>>(0))
+        .expect(sql)
+        .unwrap_or(0)
+}

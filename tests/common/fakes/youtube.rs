@@ -83,6 +83,11 @@ impl Fake {
         self.state.lock().unwrap().faults.push_back(route);
     }
 
+    /// At most `per_second` requests a second; more get a 429 with Retry-After: 1.
+    pub fn limit(&self, per_second: u32) {
+        self.state.lock().unwrap().limit = RateLimit::per_second(per_second);
+    }
+
     pub fn api_requests(&self) -> usize {
         API_PATHS.iter().map(|p| self.site.hits(p)).sum()
     }
@@ -191,10 +196,10 @@ fn answer(state: &Mutex<State>, auth: &FakeAuth, req: &Req) -> Route {
             if wanted.len() > 50 {
                 return google_error(400, "invalidParameter", "Too many ids.");
             }
-            let items: Vec<Value> = s
-                .videos
+            // In the order the ids were asked for, as the API answers.
+            let items: Vec<Value> = wanted
                 .iter()
-                .filter(|(n, _)| wanted.contains(&video_id(*n).as_str()))
+                .filter_map(|id| s.videos.iter().find(|(n, _)| video_id(*n) == *id))
                 .map(|(n, published)| {
                     let id = video_id(*n);
                     json!({
