@@ -292,22 +292,21 @@ pub async fn refresh(api: &Api) -> Result<Credentials, FetchError> {
     Ok(credentials_from(&token, Some(refresh_token), client))
 }
 
-fn basic_client(
-    client: &OAuthClient,
-) -> Result<
-    oauth2::Client<
-        BasicErrorResponse,
-        BasicTokenResponse,
-        oauth2::basic::BasicTokenIntrospectionResponse,
-        oauth2::StandardRevocableToken,
-        oauth2::basic::BasicRevocationErrorResponse,
-        oauth2::EndpointNotSet,
-        oauth2::EndpointNotSet,
-        oauth2::EndpointNotSet,
-        oauth2::EndpointNotSet,
-        oauth2::EndpointSet,
-    >,
-> {
+/// The oauth2 crate's basic client with only its token endpoint set (its typestate).
+type TokenClient = oauth2::Client<
+    BasicErrorResponse,
+    BasicTokenResponse,
+    oauth2::basic::BasicTokenIntrospectionResponse,
+    oauth2::StandardRevocableToken,
+    oauth2::basic::BasicRevocationErrorResponse,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointSet,
+>;
+
+fn basic_client(client: &OAuthClient) -> Result<TokenClient> {
     let mut oauth = BasicClient::new(ClientId::new(client.client_id.clone()))
         .set_token_uri(TokenUrl::new(client.token_url.clone())?)
         .set_auth_type(if client.secret_in_body {

@@ -1,6 +1,6 @@
 //! The one in-process scheduler `serve` starts (tokio-cron-scheduler): a tick that starts
-//! the syncs that are due, the platform health check every six hours, and a nightly
-//! online backup of the database.
+//! the syncs that are due, the platform health check every six hours, media retries, and
+//! a nightly online backup of the database.
 //!
 //! When a connection syncs next lives in the database (`connections.next_sync_at`), set
 //! when a sync ends: a restart finds the same plan and runs nothing twice, and a run
@@ -26,6 +26,9 @@ pub const BACKUPS_KEPT: usize = 7;
 const BACKUP_CRON: &str = "0 17 3 * * *";
 /// The platform health check, every six hours.
 const HEALTH_CRON: &str = "0 40 */6 * * *";
+/// Failed downloads wait out their backoff (`next_attempt_at`); this wakes the workers to
+/// retry those now due even when nothing else is happening.
+const MEDIA_RETRY_CRON: &str = "0 */10 * * * *";
 
 /// The seconds between two syncs of a connection backed up at `frequency`.
 pub fn period(frequency: &str) -> i64 {
@@ -158,6 +161,13 @@ pub async fn start(app: &App, tick_every: Duration) -> Result<JobScheduler> {
                     Err(e) => tracing::error!(error = %format!("{e:#}"), "health check failed"),
                 }
             })
+        })?)
+        .await?;
+    let waker = app.wake.clone();
+    scheduler
+        .add(Job::new_async(MEDIA_RETRY_CRON, move |_, _| {
+            let waker = waker.clone();
+            Box::pin(async move { waker.notify_one() })
         })?)
         .await?;
     scheduler.start().await?;

@@ -789,7 +789,6 @@ fn collapse_whitespace(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::api::read_body;
     use super::*;
 
     /// split + normalize, the way the ingest layer runs them.

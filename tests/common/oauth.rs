@@ -134,7 +134,7 @@ impl FakeAuth {
     fn token(&self, req: &Req) -> Route {
         let form = req.form();
         let refused = |error: &str| Route::json(400, &json!({"error": error}));
-        let client = form.get("client_id").is_some()
+        let client = form.contains_key("client_id")
             || req
                 .header("authorization")
                 .is_some_and(|a| a.starts_with("Basic "));
