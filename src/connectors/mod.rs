@@ -6,6 +6,8 @@ pub mod api;
 pub mod credentials;
 pub mod feed;
 pub mod gate;
+pub mod mastodon;
+pub mod reddit;
 pub mod strava;
 pub mod youtube;
 
@@ -23,7 +25,13 @@ pub use gate::Quota;
 use crate::platform::Platform;
 
 /// Every connector Lifeboat has. A new platform: one file, one line here.
-pub static ALL: &[&dyn Connector] = &[&feed::Feed, &strava::Strava, &youtube::Youtube];
+pub static ALL: &[&dyn Connector] = &[
+    &feed::Feed,
+    &mastodon::Mastodon,
+    &reddit::Reddit,
+    &strava::Strava,
+    &youtube::Youtube,
+];
 
 pub fn for_platform(platform: Platform) -> Option<&'static dyn Connector> {
     ALL.iter().copied().find(|c| c.platform() == platform)

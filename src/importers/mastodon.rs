@@ -791,7 +791,7 @@ fn author(activity: &Value) -> Option<String> {
 }
 
 /// `https://host/users/alice` → `@alice@host`; another shape of URL is kept as it is.
-fn author_from_url(url: &str) -> Option<String> {
+pub fn author_from_url(url: &str) -> Option<String> {
     let parsed = url::Url::parse(url).ok()?;
     let host = parsed.host_str()?;
     let segments: Vec<&str> = parsed.path_segments()?.filter(|s| !s.is_empty()).collect();
@@ -830,7 +830,7 @@ const BLOCK_TAGS: &[&str] = &[
 /// tag but the block ones and decodes all entities; paragraphs and line breaks become
 /// blank lines and newlines. Mastodon's hidden link parts (`<span class="invisible">`)
 /// stay, so links read in full.
-fn html_to_text(html: &str) -> String {
+pub fn html_to_text(html: &str) -> String {
     let cleaned = ammonia::Builder::empty()
         .tags(BLOCK_TAGS.iter().copied().collect())
         .generic_attributes(HashSet::new())
