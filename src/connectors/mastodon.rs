@@ -256,6 +256,9 @@ async fn fetch_page(ctx: &FetchContext<'_>, cursor: Option<&str>) -> Result<Page
         None => {
             let url = format!("{base}/api/v1/accounts/verify_credentials");
             let me = ctx.api.get_json::<Value>(|http| http.get(&url)).await?;
+            if let Some(count) = me.value["statuses_count"].as_i64() {
+                ctx.api.report_total(count);
+            }
             let id = me.value["id"]
                 .as_str()
                 .ok_or_else(|| FetchError::Invalid(format!("{} names no account id", me.url)))?
