@@ -49,7 +49,7 @@ impl Default for RetryPolicy {
             timeout: Duration::from_secs(30),
             base_delay: Duration::from_secs(1),
             attempts: 4,
-            max_wait: Duration::from_secs(120),
+            max_wait: Duration::from_secs(60),
         }
     }
 }

@@ -9,6 +9,8 @@ pub mod gate;
 pub mod mastodon;
 pub mod reddit;
 pub mod strava;
+pub mod tumblr;
+pub mod wordpress;
 pub mod youtube;
 
 use std::future::Future;
@@ -30,6 +32,8 @@ pub static ALL: &[&dyn Connector] = &[
     &mastodon::Mastodon,
     &reddit::Reddit,
     &strava::Strava,
+    &tumblr::Tumblr,
+    &wordpress::Wordpress,
     &youtube::Youtube,
 ];
 
