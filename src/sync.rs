@@ -162,16 +162,21 @@ async fn fetch_all(
         )),
         None => None,
     };
+    let url = target.url.as_deref().or(connector.default_url());
+    let host = url
+        .and_then(|u| url::Url::parse(u).ok())
+        .and_then(|u| u.host_str().map(String::from))
+        .unwrap_or_default();
     let api = Api::new(
         app.http.clone(),
         connector,
-        app.gates.for_platform(platform, connector.quota()),
+        app.gates.for_target(platform, &host, connector.quota()),
         app.config.retry_policy(),
         credentials,
     );
     let ctx = FetchContext {
         api: &api,
-        url: target.url.as_deref().or(connector.default_url()),
+        url,
         handle: target.handle.as_deref(),
     };
     let mut cursor = target.cursor.clone();

@@ -1,7 +1,8 @@
-//! One gate per platform, shared by every sync of that platform in this process: it keeps
-//! requests within the platform's quota (a token bucket the size of the documented quota,
-//! tightened by what the platform's rate-limit headers say) and holds a circuit breaker,
-//! so a platform that keeps failing waits alone while every other platform syncs on.
+//! One gate per platform and server (a WordPress site, a Mastodon instance, or the one
+//! host of a single-host platform), shared by every sync of it in this process: it keeps
+//! requests within the quota (a token bucket the size of the documented quota, tightened
+//! by what the rate-limit headers say) and holds a circuit breaker, so a platform that
+//! keeps failing waits alone while every other one syncs on.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -50,7 +51,7 @@ impl Default for BreakerPolicy {
 /// Every platform's gate. Lives in `App`, so all syncs of a process share it.
 #[derive(Default)]
 pub struct Gates {
-    gates: Mutex<HashMap<Platform, Arc<Gate>>>,
+    gates: Mutex<HashMap<(Platform, String), Arc<Gate>>>,
     breaker: BreakerPolicy,
 }
 
@@ -62,10 +63,11 @@ impl Gates {
         }
     }
 
-    pub fn for_platform(&self, platform: Platform, quota: Quota) -> Arc<Gate> {
+    /// The gate of a platform's server (`host`: the API's host name).
+    pub fn for_target(&self, platform: Platform, host: &str, quota: Quota) -> Arc<Gate> {
         let mut gates = self.gates.lock().expect("gates lock");
         gates
-            .entry(platform)
+            .entry((platform, host.to_ascii_lowercase()))
             .or_insert_with(|| Arc::new(Gate::new(quota, self.breaker)))
             .clone()
     }
