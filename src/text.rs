@@ -67,19 +67,6 @@ fn entity(name: &str) -> Option<char> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn entities() {
-        assert_eq!(
-            decode_entities("&gt; quoted &amp; &lt;b&gt; &#x200B;x & y &bogus; &#8217;&rsquo;"),
-            "> quoted & <b> \u{200B}x & y &bogus; ’’"
-        );
-    }
-}
-
 /// The attributes of every `<name ...>` tag, names lowercased, values entity-decoded. A scan,
 /// not a parser: enough for `<link>` in a page head and `<img>` in feed content, which is all
 /// Lifeboat reads from HTML.
@@ -209,4 +196,17 @@ pub(crate) fn html_to_text(html: &str) -> String {
 
 pub(crate) fn collapse_whitespace(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entities() {
+        assert_eq!(
+            decode_entities("&gt; quoted &amp; &lt;b&gt; &#x200B;x & y &bogus; &#8217;&rsquo;"),
+            "> quoted & <b> \u{200B}x & y &bogus; ’’"
+        );
+    }
 }
