@@ -3,6 +3,7 @@
 //! raw payloads with pure functions. The ingest layer does the rest.
 
 pub mod api;
+pub mod bluesky;
 pub mod credentials;
 pub mod feed;
 pub mod gate;
@@ -28,6 +29,7 @@ use crate::platform::Platform;
 
 /// Every connector Lifeboat has. A new platform: one file, one line here.
 pub static ALL: &[&dyn Connector] = &[
+    &bluesky::Bluesky,
     &feed::Feed,
     &mastodon::Mastodon,
     &reddit::Reddit,

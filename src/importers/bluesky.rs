@@ -84,7 +84,32 @@ pub fn record_post_id(collection: &str, rkey: &str) -> Option<String> {
 
 /// The URL a blob of `did` is downloaded from (see the module comment).
 pub fn blob_url(did: &str, cid: &str) -> String {
-    format!("{DEFAULT_PDS}/xrpc/com.atproto.sync.getBlob?did={did}&cid={cid}")
+    blob_url_at(DEFAULT_PDS, did, cid)
+}
+
+/// The URL of a blob on the server (`pds`, no trailing slash) that hosts the account: the
+/// live connector knows it.
+pub fn blob_url_at(pds: &str, did: &str, cid: &str) -> String {
+    format!("{pds}/xrpc/com.atproto.sync.getBlob?did={did}&cid={cid}")
+}
+
+/// A raw post (`{uri, cid, value}`) → a timeline post, its blobs downloaded from `pds`
+/// (the importer's `normalize` uses `DEFAULT_PDS`).
+pub fn normalize_at(raw: &RawPost, pds: &str) -> Result<NewPost> {
+    let uri = str_at(&raw.payload, "uri")
+        .ok_or_else(|| anyhow!("Bluesky record {} has no uri", raw.platform_post_id))?;
+    let at = AtUri::parse(uri).ok_or_else(|| anyhow!("not an at:// record URI: {uri}"))?;
+    let value = raw
+        .payload
+        .get("value")
+        .filter(|v| v.is_object())
+        .ok_or_else(|| anyhow!("Bluesky record {uri} has no value"))?;
+    let cid = str_at(&raw.payload, "cid");
+    match at.collection {
+        POST => Ok(normalize_post(&at, cid, value, pds)),
+        LIKE | REPOST => Ok(normalize_subject(&at, cid, value)),
+        other => bail!("{other} records are not timeline posts"),
+    }
 }
 
 impl Codec for Bluesky {
@@ -118,20 +143,7 @@ impl Codec for Bluesky {
     }
 
     fn normalize(&self, raw: &RawPost) -> Result<NewPost> {
-        let uri = str_at(&raw.payload, "uri")
-            .ok_or_else(|| anyhow!("Bluesky record {} has no uri", raw.platform_post_id))?;
-        let at = AtUri::parse(uri).ok_or_else(|| anyhow!("not an at:// record URI: {uri}"))?;
-        let value = raw
-            .payload
-            .get("value")
-            .filter(|v| v.is_object())
-            .ok_or_else(|| anyhow!("Bluesky record {uri} has no value"))?;
-        let cid = str_at(&raw.payload, "cid");
-        match at.collection {
-            POST => Ok(normalize_post(&at, cid, value)),
-            LIKE | REPOST => Ok(normalize_subject(&at, cid, value)),
-            other => bail!("{other} records are not timeline posts"),
-        }
+        normalize_at(raw, DEFAULT_PDS)
     }
 }
 
@@ -629,7 +641,7 @@ fn str_at<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
     value.get(key)?.as_str()
 }
 
-fn normalize_post(at: &AtUri, cid: Option<&str>, value: &Value) -> NewPost {
+fn normalize_post(at: &AtUri, cid: Option<&str>, value: &Value, pds: &str) -> NewPost {
     let text = str_at(value, "text").unwrap_or_default();
     let mut engagement = Map::new();
     if let Some(cid) = cid {
@@ -638,7 +650,7 @@ fn normalize_post(at: &AtUri, cid: Option<&str>, value: &Value) -> NewPost {
     let facets = facets(text, value);
     let mut embed = Embed::default();
     if let Some(value) = value.get("embed") {
-        embed.read(at.did, value);
+        embed.read(pds, at.did, value);
     }
     for (key, list) in [
         ("links", facets.links.clone()),
@@ -817,22 +829,22 @@ struct Embed {
 }
 
 impl Embed {
-    fn read(&mut self, did: &str, embed: &Value) {
+    fn read(&mut self, pds: &str, did: &str, embed: &Value) {
         let kind = str_at(embed, "$type").unwrap_or_default();
         let has = |key: &str| embed.get(key).is_some();
         if kind == "app.bsky.embed.recordWithMedia" || has("media") && has("record") {
             if let Some(record) = embed.get("record") {
-                self.read(did, record);
+                self.read(pds, did, record);
             }
             if let Some(media) = embed.get("media") {
-                self.read(did, media);
+                self.read(pds, did, media);
             }
         } else if kind == "app.bsky.embed.images" || has("images") {
             for image in array(embed, "images") {
-                self.file(did, image.get("image"), image, "image");
+                self.file(pds, did, image.get("image"), image, "image");
             }
         } else if kind == "app.bsky.embed.video" || has("video") {
-            self.file(did, embed.get("video"), embed, "video");
+            self.file(pds, did, embed.get("video"), embed, "video");
         } else if kind == "app.bsky.embed.external" || has("external") {
             let external = &embed["external"];
             self.external = Some(json!({
@@ -840,7 +852,7 @@ impl Embed {
                 "title": str_at(external, "title"),
                 "description": str_at(external, "description"),
             }));
-            self.file(did, external.get("thumb"), external, "image");
+            self.file(pds, did, external.get("thumb"), external, "image");
         } else if kind == "app.bsky.embed.record" || has("record") {
             // `record` is the strong ref ({uri, cid}) of the quoted post.
             let record = embed.get("record").unwrap_or(&Value::Null);
@@ -853,7 +865,14 @@ impl Embed {
 
     /// A blob, in the current form (`{"$type": "blob", "ref": {"$link": cid}, "mimeType"}`)
     /// or the legacy one (`{"cid": cid, "mimeType"}`).
-    fn file(&mut self, did: &str, blob: Option<&Value>, described: &Value, default: &str) {
+    fn file(
+        &mut self,
+        pds: &str,
+        did: &str,
+        blob: Option<&Value>,
+        described: &Value,
+        default: &str,
+    ) {
         let Some(blob) = blob else {
             return;
         };
@@ -864,7 +883,7 @@ impl Embed {
         let Some(cid) = cid else {
             return;
         };
-        let url = blob_url(did, cid);
+        let url = blob_url_at(pds, did, cid);
         let kind = match str_at(blob, "mimeType").and_then(|t| t.split('/').next()) {
             Some(kind @ ("image" | "video" | "audio")) => kind,
             _ => default,
