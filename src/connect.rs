@@ -97,7 +97,11 @@ fn credentials_for(
         (Auth::None, _) if !has_url => {
             bail!("a {} connection needs a URL", platform.name())
         }
-        (Auth::None, _) => None,
+        // A feed behind a token (a private feed): sent as a bearer token.
+        (Auth::None, Some(token)) => Some(Credentials::Token {
+            token: token.trim().to_string(),
+        }),
+        (Auth::None, None) => None,
         (Auth::AppPassword | Auth::Session, Some(password)) => {
             let Some(identifier) = handle else {
                 bail!(

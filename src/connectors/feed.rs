@@ -135,7 +135,7 @@ async fn fetch_feed(ctx: &FetchContext<'_>, cursor: Option<&str>) -> Result<Page
     let previous = Cursor::parse(cursor);
     let response = ctx
         .api
-        .send_anonymous(|http| feed_request(http, url, &previous))
+        .send(|http| feed_request(http, url, &previous))
         .await?;
     if response.status() == StatusCode::NOT_MODIFIED {
         return Ok(Page {
