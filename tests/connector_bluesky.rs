@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use common::imports::{collect, fixture, raw_posts};
 use common::site::{Req, Route, Site};
-use common::{add_user, cli, connect};
+use common::{add_user, cli, connect, db, query_i64};
 use lifeboat::importers::bluesky::{self as export, Bluesky as Export};
 use serde_json::{Value, json};
 
@@ -359,18 +359,6 @@ fn list_records(state: &Mutex<State>, req: &Req) -> Route {
         .header("RateLimit-Remaining", "2990")
         .header("RateLimit-Reset", &(now() + 300).to_string())
         .header("RateLimit-Policy", "3000;w=300")
-}
-
-fn db(dir: &Path) -> rusqlite::Connection {
-    rusqlite::Connection::open_with_flags(
-        dir.join("lifeboat.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .expect("open database read-only")
-}
-
-fn query_i64(dir: &Path, sql: &str) -> i64 {
-    db(dir).query_row(sql, [], |r| r.get(0)).expect(sql)
 }
 
 fn sync(dir: &Path, id: i64) -> std::process::Output {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::oauth::{FakeAuth, connect, save_app};
 use common::site::{Req, Route, Site};
-use common::{Server, cli};
+use common::{Server, db, query_i64, query_text, sync, sync_ok};
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "correct horse battery";
@@ -228,36 +228,6 @@ fn answer(state: &Mutex<State>, auth: &FakeAuth, base: &str, req: &Req) -> Route
         200,
         &json!({"meta": {"status": 200, "msg": "OK"}, "response": response}),
     )
-}
-
-fn db(dir: &Path) -> rusqlite::Connection {
-    rusqlite::Connection::open_with_flags(
-        dir.join("lifeboat.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .expect("open database read-only")
-}
-
-fn query_i64(dir: &Path, sql: &str) -> i64 {
-    db(dir).query_row(sql, [], |r| r.get(0)).expect(sql)
-}
-
-fn query_text(dir: &Path, sql: &str) -> String {
-    db(dir).query_row(sql, [], |r| r.get(0)).expect(sql)
-}
-
-fn sync(dir: &Path, id: i64) -> std::process::Output {
-    cli(dir, &["sync", "--connection", &id.to_string()], None)
-}
-
-fn sync_ok(dir: &Path, id: i64) {
-    let out = sync(dir, id);
-    assert!(
-        out.status.success(),
-        "sync failed:\nstdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn posts(dir: &Path) -> i64 {

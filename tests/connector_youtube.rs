@@ -14,39 +14,10 @@ use common::fakes::now;
 use common::fakes::youtube::{Fake, google_error};
 use common::oauth::{connect, save_app};
 use common::site::Route;
-use common::{Server, cli};
+use common::{Server, db, query_i64, query_text, sync, sync_ok};
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "correct horse battery";
-fn db(dir: &Path) -> rusqlite::Connection {
-    rusqlite::Connection::open_with_flags(
-        dir.join("lifeboat.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .expect("open database read-only")
-}
-
-fn query_i64(dir: &Path, sql: &str) -> i64 {
-    db(dir).query_row(sql, [], |r| r.get(0)).expect(sql)
-}
-
-fn query_text(dir: &Path, sql: &str) -> String {
-    db(dir).query_row(sql, [], |r| r.get(0)).expect(sql)
-}
-
-fn sync(dir: &Path, id: i64) -> std::process::Output {
-    cli(dir, &["sync", "--connection", &id.to_string()], None)
-}
-
-fn sync_ok(dir: &Path, id: i64) {
-    let out = sync(dir, id);
-    assert!(
-        out.status.success(),
-        "sync failed:\nstdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn posts(dir: &Path) -> i64 {
     query_i64(dir, "SELECT COUNT(*) FROM posts WHERE platform = 'youtube'")

@@ -9,18 +9,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::site::{Route, Site};
-use common::{Server, add_user, cli, cli_ok};
+use common::{Server, add_user, cli, cli_ok, query_i64};
 
 const PASSWORD: &str = "correct horse battery";
-
-fn query_i64(dir: &Path, sql: &str) -> i64 {
-    let conn = rusqlite::Connection::open_with_flags(
-        dir.join("lifeboat.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .expect("open database read-only");
-    conn.query_row(sql, [], |r| r.get(0)).expect(sql)
-}
 
 /// A JSON Feed of `n` items.
 fn json_feed(base: &str, n: usize) -> String {

@@ -684,15 +684,37 @@ pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-/// A number from the data directory's database, read-only, as an operator with sqlite3
-/// would look.
-pub fn query_i64(dir: &Path, sql: &str) -> i64 {
-    let conn = rusqlite::Connection::open_with_flags(
+/// The data directory's database, read-only, as an operator with sqlite3 would look.
+pub fn db(dir: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open_with_flags(
         dir.join("lifeboat.db"),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )
-    .expect("open database read-only");
-    conn.query_row(sql, [], |r| r.get::<_, Option<i64>>(0))
-        .expect(sql)
-        .unwrap_or(0)
+    .expect("open database read-only")
+}
+
+/// One number from the database; a NULL fails the test.
+pub fn query_i64(dir: &Path, sql: &str) -> i64 {
+    db(dir).query_row(sql, [], |r| r.get(0)).expect(sql)
+}
+
+/// One text from the database; a NULL fails the test.
+pub fn query_text(dir: &Path, sql: &str) -> String {
+    db(dir).query_row(sql, [], |r| r.get(0)).expect(sql)
+}
+
+/// `lifeboat sync --connection ID` (posts only; media left to a server).
+pub fn sync(dir: &Path, id: i64) -> Output {
+    cli(dir, &["sync", "--connection", &id.to_string()], None)
+}
+
+/// `sync`, which must succeed.
+pub fn sync_ok(dir: &Path, id: i64) {
+    let out = sync(dir, id);
+    assert!(
+        out.status.success(),
+        "sync failed:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
