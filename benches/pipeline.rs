@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use lifeboat::app::App;
 use lifeboat::connectors::{ItemRef, RawItem};
-use lifeboat::db::stages::NewItem;
+use lifeboat::db::stages::{ItemState, NewItem};
 use lifeboat::{db, ingest, time};
 
 mod common;
@@ -38,8 +38,9 @@ fn main() -> anyhow::Result<()> {
                 sync_log_id: None,
                 source: "import",
                 item: &item,
+                compressed: None,
             };
-            db::stages::insert_item(&tx, &new, time::now())?;
+            db::stages::insert_item(&tx, &new, ItemState::Pending, time::now())?;
         }
         tx.commit()?;
         Ok(())

@@ -8,8 +8,9 @@
 
 use std::io::Read;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -19,12 +20,13 @@ use crate::app::App;
 use crate::connectors::RawItem;
 use crate::db::connections::NewConnection;
 use crate::db::media::{MediaLink, StoredFile};
-use crate::db::stages::NewItem;
+use crate::db::stages::{ItemState, NewItem};
 use crate::db::sync_logs::Counts;
 use crate::db::{self, immediate};
 use crate::importers::{self, Archive, Importer, Limits, Sink};
+use crate::ingest::{self, Prepared};
 use crate::platform::Platform;
-use crate::{ingest, time};
+use crate::time;
 
 /// Raw items are written in transactions of this many items or bytes.
 const ITEM_BATCH: usize = 1000;
@@ -175,49 +177,49 @@ fn run_inner(
         });
     }
 
-    // The pipeline works on what has been written while the export is still being read,
-    // so both cores are busy during a big import.
-    let reading_done = AtomicBool::new(false);
-    let mut writer = Writer {
+    // The importer reads and the pipeline splits on this thread, while a second one
+    // writes the previous batch: both cores are busy during a big import, and at most
+    // three batches are in memory (being read, waiting, being written).
+    let target = Target {
+        user_id,
+        connection_id,
+        platform,
+        log_id,
+    };
+    let stats = Mutex::new(Stats::default());
+    let progress = Progress {
+        read: archive.read_counter(),
+        bytes_total: archive.total_bytes(),
+        stats: &stats,
+        report,
+    };
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<Batch>(1);
+    let mut reader = Reader {
         app,
-        import_id,
-        target: Target {
-            user_id,
-            connection_id,
-            platform,
-            log_id,
-        },
+        target: &target,
         items: Vec::new(),
         item_bytes: 0,
         media: Vec::new(),
-        stats: Stats::default(),
         skipped: Vec::new(),
-        read: archive.read_counter(),
-        bytes_total: archive.total_bytes(),
-        report,
+        sender: Some(sender),
+        progress: &progress,
         last_report: Instant::now(),
     };
-    let read_outcome = std::thread::scope(|scope| {
-        let pipeline = scope.spawn(|| -> Result<()> {
-            loop {
-                let finished = reading_done.load(Ordering::Acquire);
-                ingest::drain(&app.db, time::now)?;
-                if finished {
-                    return Ok(());
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        });
-        let outcome = importer
-            .read(&mut archive, &mut writer)
-            .and_then(|()| writer.flush());
-        reading_done.store(true, Ordering::Release);
-        let pipeline = pipeline.join().expect("pipeline thread panicked");
-        outcome.and(pipeline)
+    let outcome = std::thread::scope(|scope| {
+        let writer = scope.spawn(|| write_batches(app, import_id, &target, receiver, &progress));
+        let read = importer
+            .read(&mut archive, &mut reader)
+            .and_then(|()| reader.flush());
+        // Hanging up lets the writer finish what it has and stop.
+        reader.sender = None;
+        let written = writer.join().expect("import writer panicked");
+        // A failed write also stops the reading (its batches have nowhere to go): the
+        // write's error is the one worth telling.
+        written.and(read)
     });
-    skipped.append(&mut writer.skipped);
-    let stats = writer.stats;
-    read_outcome?;
+    skipped.append(&mut reader.skipped);
+    let stats = *stats.lock().expect("import stats");
+    outcome?;
 
     app.db.write_blocking(|c| {
         db::imports::set_status(c, import_id, "processing", time::now())?;
@@ -331,6 +333,23 @@ struct Stats {
     media_known: i64,
 }
 
+impl Stats {
+    fn add(&mut self, other: &Stats) {
+        self.items_new += other.items_new;
+        self.items_known += other.items_known;
+        self.media_new += other.media_new;
+        self.media_known += other.media_known;
+    }
+
+    fn items(&self) -> i64 {
+        self.items_new + self.items_known
+    }
+
+    fn media(&self) -> i64 {
+        self.media_new + self.media_known
+    }
+}
+
 struct Target {
     user_id: i64,
     connection_id: i64,
@@ -338,23 +357,62 @@ struct Target {
     log_id: i64,
 }
 
-/// The import's `Sink`: batches what the importer emits into transactions.
-struct Writer<'a> {
+/// What the importer emitted since the last batch, prepared (split and normalized) on the
+/// reading thread, to be written in one transaction.
+struct Batch {
+    items: Vec<ReadItem>,
+    media: Vec<(String, Option<String>, crate::media::DownloadedFile)>,
+    /// Bytes of the export read when the batch was sent.
+    bytes_done: u64,
+}
+
+/// A raw item as the reader hands it to the writer.
+struct ReadItem {
+    item: RawItem,
+    /// Why the export file it holds could not be read (None: an ordinary item).
+    unreadable: Option<String>,
+    prepared: Prepared,
+    /// The payload compressed for storage, when that makes it smaller.
+    compressed: Option<Vec<u8>>,
+}
+
+/// Shared by the two threads, for the progress display.
+struct Progress<'a> {
+    read: Arc<AtomicU64>,
+    bytes_total: u64,
+    stats: &'a Mutex<Stats>,
+    report: &'a (dyn Fn(Phase) + Sync),
+}
+
+impl Progress<'_> {
+    /// Reports what is written, plus what is read but not yet written.
+    fn report(&self, items_waiting: usize, media_waiting: usize) {
+        let stats = *self.stats.lock().expect("import stats");
+        (self.report)(Phase::Reading {
+            bytes_done: self.read.load(Ordering::Relaxed),
+            bytes_total: self.bytes_total,
+            items: stats.items() + items_waiting as i64,
+            media: stats.media() + media_waiting as i64,
+        });
+    }
+}
+
+/// The import's `Sink`, on the reading thread: gathers what the importer emits into
+/// batches, prepares them and hands them to the writer.
+struct Reader<'a> {
     app: &'a App,
-    import_id: i64,
-    target: Target,
+    target: &'a Target,
+    /// Raw items, each with the reason it is unreadable (None: an ordinary item).
     items: Vec<(RawItem, Option<String>)>,
     item_bytes: usize,
     media: Vec<(String, Option<String>, crate::media::DownloadedFile)>,
-    stats: Stats,
     skipped: Vec<Skipped>,
-    read: Arc<AtomicU64>,
-    bytes_total: u64,
-    report: &'a (dyn Fn(Phase) + Sync),
+    sender: Option<SyncSender<Batch>>,
+    progress: &'a Progress<'a>,
     last_report: Instant,
 }
 
-impl Writer<'_> {
+impl Reader<'_> {
     fn push(&mut self, item: RawItem, unreadable: Option<String>) -> Result<()> {
         self.item_bytes += item.payload.len();
         self.items.push((item, unreadable));
@@ -368,96 +426,46 @@ impl Writer<'_> {
         let items = std::mem::take(&mut self.items);
         let media = std::mem::take(&mut self.media);
         self.item_bytes = 0;
-        // Files are recorded as stored only once they are on disk for good.
-        let paths: Vec<&str> = media.iter().map(|(_, _, f)| f.path.as_str()).collect();
-        self.app
-            .downloader
-            .make_durable(&paths)
-            .context("cannot flush imported media files to disk")?;
-        let t = &self.target;
-        let bytes_done = self.read.load(Ordering::Relaxed) as i64;
-        let mut stats = self.stats;
-        self.app.db.write_blocking(|c| {
-            let tx = immediate(c)?;
-            let now = time::now();
-            let mut counts = Counts::default();
-            for (item, unreadable) in &items {
-                let new = NewItem {
-                    user_id: t.user_id,
-                    connection_id: t.connection_id,
-                    sync_log_id: Some(t.log_id),
-                    source: "import",
+        if items.is_empty() && media.is_empty() {
+            return Ok(());
+        }
+        let platform = self.target.platform.id();
+        // The pure work (split, normalize, compress) is done here, on every core, while
+        // the writer is busy with the previous batch.
+        let prepared = ingest::parallel_map(&items, |(item, _)| {
+            let prepared = Prepared::new(platform, &item.item_ref());
+            (prepared, db::stages::compress(&item.payload))
+        });
+        let batch = Batch {
+            items: items
+                .into_iter()
+                .zip(prepared)
+                .map(|((item, unreadable), (prepared, compressed))| ReadItem {
                     item,
-                };
-                if db::stages::insert_item(&tx, &new, now)? {
-                    stats.items_new += 1;
-                    counts.items_fetched += 1;
-                    if let Some(reason) = unreadable {
-                        db::queue::dead_letter_item(
-                            &tx,
-                            t.connection_id,
-                            &item.external_id,
-                            reason,
-                            now,
-                        )?;
-                    }
-                } else {
-                    stats.items_known += 1;
-                }
-            }
-            for (url, kind, file) in &media {
-                let link = MediaLink {
-                    user_id: t.user_id,
-                    connection_id: t.connection_id,
-                    sync_log_id: Some(t.log_id),
-                    platform: t.platform.id(),
-                    url,
-                    kind: kind.as_deref(),
-                };
-                let stored = StoredFile {
-                    path: &file.path,
-                    content_type: &file.content_type,
-                    size: file.size,
-                    sha256: &file.sha256,
-                };
-                if db::media::record_imported(&tx, &link, &stored, now)? {
-                    stats.media_new += 1;
-                    counts.media_downloaded += 1;
-                } else {
-                    stats.media_known += 1;
-                }
-            }
-            db::sync_logs::add(&tx, t.log_id, &counts)?;
-            db::imports::progress(
-                &tx,
-                self.import_id,
-                bytes_done,
-                stats.items_new + stats.items_known,
-                stats.media_new + stats.media_known,
-                now,
-            )?;
-            tx.commit()?;
-            Ok(())
-        })?;
-        self.stats = stats;
-        self.report_progress(true);
+                    unreadable,
+                    prepared,
+                    compressed,
+                })
+                .collect(),
+            media,
+            bytes_done: self.progress.read.load(Ordering::Relaxed),
+        };
+        let sent = self.sender.as_ref().map(|s| s.send(batch));
+        if !matches!(sent, Some(Ok(()))) {
+            bail!("the import stopped writing");
+        }
         Ok(())
     }
 
-    fn report_progress(&mut self, force: bool) {
-        if force || self.last_report.elapsed() > Duration::from_millis(200) {
+    fn report_progress(&mut self) {
+        if self.last_report.elapsed() > Duration::from_millis(200) {
             self.last_report = Instant::now();
-            (self.report)(Phase::Reading {
-                bytes_done: self.read.load(Ordering::Relaxed),
-                bytes_total: self.bytes_total,
-                items: self.stats.items_new + self.stats.items_known + self.items.len() as i64,
-                media: self.stats.media_new + self.stats.media_known + self.media.len() as i64,
-            });
+            self.progress.report(self.items.len(), self.media.len());
         }
     }
 }
 
-impl Sink for Writer<'_> {
+impl Sink for Reader<'_> {
     fn item(&mut self, item: RawItem) -> Result<()> {
         self.push(item, None)
     }
@@ -479,13 +487,17 @@ impl Sink for Writer<'_> {
         entry_path: &str,
         file: &mut dyn Read,
     ) -> Result<()> {
-        let t = &self.target;
+        let t = self.target;
         let known = self
             .app
             .db
             .read_blocking(|c| Ok(db::media::is_stored(c, t.user_id, t.platform.id(), url)?))?;
         if known || self.media.iter().any(|(u, _, _)| u == url) {
-            self.stats.media_known += 1;
+            self.progress
+                .stats
+                .lock()
+                .expect("import stats")
+                .media_known += 1;
             return Ok(());
         }
         let stored =
@@ -497,7 +509,7 @@ impl Sink for Writer<'_> {
         if self.media.len() >= MEDIA_BATCH {
             self.flush()?;
         } else {
-            self.report_progress(false);
+            self.report_progress();
         }
         Ok(())
     }
@@ -508,4 +520,102 @@ impl Sink for Writer<'_> {
             reason: reason.to_string(),
         });
     }
+}
+
+/// The writing thread: each batch in one transaction (raw items with their raw posts and
+/// posts, media files, counts, the import's progress), until the reader hangs up.
+fn write_batches(
+    app: &App,
+    import_id: i64,
+    t: &Target,
+    batches: Receiver<Batch>,
+    progress: &Progress,
+) -> Result<()> {
+    for batch in batches {
+        // Files are recorded as stored only once they are on disk for good.
+        let paths: Vec<&str> = batch
+            .media
+            .iter()
+            .map(|(_, _, f)| f.path.as_str())
+            .collect();
+        app.downloader
+            .make_durable(&paths)
+            .context("cannot flush imported media files to disk")?;
+        // The reader counts media it finds already stored, so this adds to the totals.
+        let mut added = Stats::default();
+        app.db.write_blocking(|c| {
+            let tx = immediate(c)?;
+            let now = time::now();
+            let mut counts = Counts::default();
+            let mut round = ingest::Round::default();
+            for read in &batch.items {
+                let new = NewItem {
+                    user_id: t.user_id,
+                    connection_id: t.connection_id,
+                    sync_log_id: Some(t.log_id),
+                    source: "import",
+                    item: &read.item,
+                    compressed: read.compressed.as_deref(),
+                };
+                let stored = match &read.unreadable {
+                    Some(reason) => {
+                        let state = ItemState::DeadLetter(reason);
+                        db::stages::insert_item(&tx, &new, state, now)?.is_some()
+                    }
+                    None => ingest::store_prepared(
+                        &tx,
+                        &mut round,
+                        &new,
+                        t.platform.id(),
+                        &read.prepared,
+                        now,
+                    )?,
+                };
+                if stored {
+                    added.items_new += 1;
+                    counts.items_fetched += 1;
+                } else {
+                    added.items_known += 1;
+                }
+            }
+            for (url, kind, file) in &batch.media {
+                let link = MediaLink {
+                    user_id: t.user_id,
+                    connection_id: t.connection_id,
+                    sync_log_id: Some(t.log_id),
+                    platform: t.platform.id(),
+                    url,
+                    kind: kind.as_deref(),
+                };
+                let stored = StoredFile {
+                    path: &file.path,
+                    content_type: &file.content_type,
+                    size: file.size,
+                    sha256: &file.sha256,
+                };
+                if db::media::record_imported(&tx, &link, &stored, now)? {
+                    added.media_new += 1;
+                    counts.media_downloaded += 1;
+                } else {
+                    added.media_known += 1;
+                }
+            }
+            db::sync_logs::add(&tx, t.log_id, &counts)?;
+            let mut total = *progress.stats.lock().expect("import stats");
+            total.add(&added);
+            db::imports::progress(
+                &tx,
+                import_id,
+                batch.bytes_done as i64,
+                total.items(),
+                total.media(),
+                now,
+            )?;
+            round.finish(tx)?;
+            Ok(())
+        })?;
+        progress.stats.lock().expect("import stats").add(&added);
+        progress.report(0, 0);
+    }
+    Ok(())
 }

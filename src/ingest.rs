@@ -13,11 +13,12 @@ use std::collections::HashMap;
 
 use anyhow::{Context, Result};
 use rusqlite::Connection;
+use serde_json::value::RawValue;
 
 use crate::connectors::{self, Codec, ItemRef, NewPost, RawPost};
 use crate::db::posts::{PostKey, SearchIndex, Upserted};
 use crate::db::queue::{self, Stage};
-use crate::db::stages::{ClaimedItem, ClaimedPost};
+use crate::db::stages::{ClaimedItem, ClaimedPost, ItemKey, ItemState, NewItem};
 use crate::db::sync_logs::Counts;
 use crate::db::{self, Db, immediate};
 use crate::platform::Platform;
@@ -93,11 +94,9 @@ pub fn drain(db: &Db, now: impl Fn() -> i64 + Sync) -> Result<Progress> {
     }
 }
 
-/// Raw items read and worked through the pure functions, ready to be written.
-struct Batch {
-    last_id: i64,
-    items: Vec<(ClaimedItem, Result<Vec<Split>, String>)>,
-}
+/// What split and normalize made of one raw item (pure: no database): its raw posts, or
+/// why it could not be split.
+pub struct Prepared(Result<Vec<Split>, String>);
 
 /// One raw post, its payload as stored, and what the normalizer made of it. Only
 /// strings: the parsed payload is dropped on the preparing thread, not by the writer.
@@ -107,8 +106,59 @@ struct Split {
     post: Result<NewPost, String>,
 }
 
-/// Reads due items after id `after` (within the round's budget) and splits and normalizes
-/// them, on as many threads as there are cores. No write lock is held meanwhile.
+impl Prepared {
+    /// Splits `item` (a raw item of `platform`) and normalizes its raw posts.
+    pub fn new(platform: &str, item: &ItemRef) -> Prepared {
+        let outcome = split(platform, item)
+            .map_err(|e| format!("{e:#}"))
+            .map(|raws| {
+                raws.into_iter()
+                    .map(|raw| Split {
+                        post: normalize(platform, &raw).map_err(|e| format!("{e:#}")),
+                        payload: Box::<str>::from(raw.payload).into_string(),
+                        platform_post_id: raw.platform_post_id,
+                    })
+                    .collect()
+            });
+        Prepared(outcome)
+    }
+
+    /// Why the item could not be split, if it could not.
+    pub fn error(&self) -> Option<&str> {
+        self.0.as_ref().err().map(String::as_str)
+    }
+}
+
+/// `f` over every element of `items`, on as many threads as there are cores; the results
+/// in the order of `items`.
+pub fn parallel_map<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -> Vec<U> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len());
+    if threads <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(items.len().div_ceil(threads))
+            .map(|chunk| scope.spawn(move || chunk.iter().map(f).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("worker thread panicked"))
+            .collect()
+    })
+}
+
+/// Raw items read from the queue and prepared, ready to be written.
+struct Batch {
+    last_id: i64,
+    items: Vec<(ClaimedItem, Prepared)>,
+}
+
+/// Reads due items after id `after` (within the round's budget) and prepares them. No
+/// write lock is held meanwhile.
 fn prepare(db: &Db, after: i64, now: i64) -> Result<Option<Batch>> {
     let items = db.read_blocking(|c| {
         let mut items = Vec::new();
@@ -122,101 +172,131 @@ fn prepare(db: &Db, after: i64, now: i64) -> Result<Option<Batch>> {
         }
         Ok(items)
     })?;
-    let Some(last_id) = items.last().map(|i| i.id) else {
+    let Some(last_id) = items.last().map(|i| i.key.id) else {
         return Ok(None);
     };
-    let work = |item: ClaimedItem| {
-        let outcome = split(&item).map_err(|e| format!("{e:#}")).map(|raws| {
-            raws.into_iter()
-                .map(|raw| {
-                    let post = normalize(&item.platform, &raw).map_err(|e| format!("{e:#}"));
-                    Split {
-                        payload: raw.payload.to_string(),
-                        platform_post_id: raw.platform_post_id,
-                        post,
-                    }
-                })
-                .collect()
-        });
-        (item, outcome)
-    };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(items.len());
-    let items = if threads <= 1 {
-        items.into_iter().map(work).collect()
-    } else {
-        let mut chunks: Vec<Vec<ClaimedItem>> = (0..threads).map(|_| Vec::new()).collect();
-        for (i, item) in items.into_iter().enumerate() {
-            chunks[i % threads].push(item);
-        }
-        let mut done: Vec<_> = std::thread::scope(|scope| {
-            let handles: Vec<_> = chunks
-                .into_iter()
-                .map(|chunk| scope.spawn(move || chunk.into_iter().map(work).collect::<Vec<_>>()))
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().expect("split worker panicked"))
-                .collect()
-        });
-        done.sort_by_key(|(item, _)| item.id);
-        done
-    };
+    let prepared = parallel_map(&items, |item| {
+        Prepared::new(&item.key.platform, &item.item_ref())
+    });
+    let items = items.into_iter().zip(prepared).collect();
     Ok(Some(Batch { last_id, items }))
 }
 
 fn write_batch(c: &mut Connection, batch: Batch, now: i64) -> Result<Progress> {
     let tx = immediate(c)?;
-    let mut progress = Progress::default();
-    let mut counts = LogCounts::new();
-    let mut search_index = SearchIndex::default();
-    for (item, outcome) in batch.items {
-        if !db::stages::item_is_due(&tx, item.id)? {
+    let mut round = Round::default();
+    for (item, prepared) in batch.items {
+        if !db::stages::item_is_due(&tx, item.key.id)? {
             continue;
         }
-        progress.items += 1;
-        let splits = match outcome {
-            Ok(splits) => splits,
-            Err(e) => {
-                queue::fail(&tx, Stage::Items, item.id, &e, now)?;
-                continue;
+        match prepared.0 {
+            Ok(splits) => {
+                store_splits(&tx, &mut round, &item.key, &splits, now)?;
+                queue::complete(&tx, Stage::Items, &[item.key.id], now)?;
             }
-        };
-        if let Some(log) = item.sync_log_id {
-            counts.entry(log).or_default().posts_fetched += splits.len() as i64;
+            Err(e) => queue::fail(&tx, Stage::Items, item.key.id, &e, now)?,
         }
-        for Split {
-            platform_post_id,
-            payload,
-            post,
-        } in &splits
-        {
-            let error = post.as_ref().err().map(String::as_str);
-            let stored =
-                db::stages::upsert_raw_post(&tx, &item, platform_post_id, payload, error, now)?;
-            let Some(raw_id) = stored else {
-                continue; // seen before, unchanged
-            };
-            if let Ok(post) = post {
-                let target = Target {
-                    raw_id,
-                    user_id: item.user_id,
-                    connection_id: item.connection_id,
-                    platform: &item.platform,
-                    platform_post_id,
-                    sync_log_id: item.sync_log_id,
-                };
-                store_post(&tx, &mut search_index, &target, post, now, &mut counts)?;
-                progress.posts += 1;
-            }
-        }
-        queue::complete(&tx, Stage::Items, &[item.id], now)?;
+        round.progress.items += 1;
     }
-    add_counts(&tx, &counts)?;
-    search_index.flush(&tx)?;
-    tx.commit()?;
-    Ok(progress)
+    round.finish(tx)
+}
+
+/// What one write transaction of the pipeline did so far: progress, counts per sync log,
+/// and new posts waiting for the full-text index (written at the end, see `SearchIndex`).
+#[derive(Default)]
+pub struct Round {
+    progress: Progress,
+    counts: LogCounts,
+    search_index: SearchIndex,
+}
+
+impl Round {
+    /// Writes the counts and the search index, and commits.
+    pub fn finish(mut self, tx: rusqlite::Transaction) -> Result<Progress> {
+        add_counts(&tx, &self.counts)?;
+        self.search_index.flush(&tx)?;
+        tx.commit()?;
+        Ok(self.progress)
+    }
+}
+
+/// Stores a raw item that arrives already prepared (an import: the importer's thread split
+/// it while the previous batch was written): the item, its raw posts and its posts in the
+/// caller's transaction, so none of them is ever there without the others. An item that
+/// cannot be split is kept as failed (the import sends it to the dead letters). Returns
+/// false when the connection already had the item; nothing is written then.
+pub fn store_prepared(
+    tx: &Connection,
+    round: &mut Round,
+    new: &NewItem,
+    platform: &str,
+    prepared: &Prepared,
+    now: i64,
+) -> Result<bool> {
+    let state = match &prepared.0 {
+        Ok(_) => ItemState::Completed,
+        Err(e) => ItemState::Failed(e),
+    };
+    let Some(id) = db::stages::insert_item(tx, new, state, now)? else {
+        return Ok(false);
+    };
+    round.progress.items += 1;
+    if let Ok(splits) = &prepared.0 {
+        let key = ItemKey {
+            id,
+            user_id: new.user_id,
+            connection_id: new.connection_id,
+            platform: platform.to_string(),
+            sync_log_id: new.sync_log_id,
+        };
+        store_splits(tx, round, &key, splits, now)?;
+    }
+    Ok(true)
+}
+
+/// The raw posts of one item and, for those that normalized, their posts.
+fn store_splits(
+    tx: &Connection,
+    round: &mut Round,
+    item: &ItemKey,
+    splits: &[Split],
+    now: i64,
+) -> Result<()> {
+    if let Some(log) = item.sync_log_id {
+        round.counts.entry(log).or_default().posts_fetched += splits.len() as i64;
+    }
+    for Split {
+        platform_post_id,
+        payload,
+        post,
+    } in splits
+    {
+        let error = post.as_ref().err().map(String::as_str);
+        let stored = db::stages::upsert_raw_post(tx, item, platform_post_id, payload, error, now)?;
+        let Some(raw_id) = stored else {
+            continue; // seen before, unchanged
+        };
+        if let Ok(post) = post {
+            let target = Target {
+                raw_id,
+                user_id: item.user_id,
+                connection_id: item.connection_id,
+                platform: &item.platform,
+                platform_post_id,
+                sync_log_id: item.sync_log_id,
+            };
+            store_post(
+                tx,
+                &mut round.search_index,
+                &target,
+                post,
+                now,
+                &mut round.counts,
+            )?;
+            round.progress.posts += 1;
+        }
+    }
+    Ok(())
 }
 
 fn codec_for(platform: &str) -> Result<&'static dyn Codec> {
@@ -225,15 +305,11 @@ fn codec_for(platform: &str) -> Result<&'static dyn Codec> {
         .with_context(|| format!("no connector or importer reads {platform} data"))
 }
 
-fn split(item: &ClaimedItem) -> Result<Vec<RawPost>> {
+fn split(platform: &str, item: &ItemRef) -> Result<Vec<RawPost>> {
     if item.content_type == crate::importers::UNREADABLE {
         anyhow::bail!("a file of the export that could not be read (kept as it was)");
     }
-    codec_for(&item.platform)?.split(&ItemRef {
-        content_type: &item.content_type,
-        source_url: item.source_url.as_deref(),
-        payload: &item.payload,
-    })
+    codec_for(platform)?.split(item)
 }
 
 fn normalize(platform: &str, raw: &RawPost) -> Result<NewPost> {
@@ -250,7 +326,7 @@ fn normalize_due_posts(c: &mut Connection, now: i64) -> Result<usize> {
     let mut search_index = SearchIndex::default();
     let mut done = Vec::with_capacity(due.len());
     for raw in &due {
-        let normalized = serde_json::from_str(&raw.payload)
+        let normalized = RawValue::from_string(raw.payload.clone())
             .context("raw post is not JSON")
             .and_then(|payload| {
                 normalize(

@@ -281,23 +281,29 @@ impl Downloader {
         let mut hasher = Sha256::new();
         let mut size: u64 = 0;
         let mut sniffed = None;
-        let mut buf = vec![0u8; 256 * 1024];
-        loop {
-            let n = reader
-                .read(&mut buf)
-                .with_context(|| format!("cannot read {file_name} from the export"))?;
-            if n == 0 {
-                break;
-            }
-            if size == 0 {
-                sniffed = infer::get(&buf[..n]).map(|t| t.mime_type());
-            }
-            size += n as u64;
-            hasher.update(&buf[..n]);
-            writer
-                .write_all(&buf[..n])
-                .with_context(|| format!("cannot write {file_name} into the media store"))?;
+        // One buffer per thread: an export holds thousands of small files, and a fresh
+        // zeroed buffer for each costs more than copying them.
+        thread_local! {
+            static BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 256 << 10]);
         }
+        BUFFER.with_borrow_mut(|buf| -> Result<()> {
+            loop {
+                let n = reader
+                    .read(buf)
+                    .with_context(|| format!("cannot read {file_name} from the export"))?;
+                if n == 0 {
+                    return Ok(());
+                }
+                if size == 0 {
+                    sniffed = infer::get(&buf[..n]).map(|t| t.mime_type());
+                }
+                size += n as u64;
+                hasher.update(&buf[..n]);
+                writer
+                    .write_all(&buf[..n])
+                    .with_context(|| format!("cannot write {file_name} into the media store"))?;
+            }
+        })?;
         // The name says what a file is; exports with extension-less names (Instagram)
         // are typed by their first bytes instead.
         let named = mime_guess::from_path(file_name)

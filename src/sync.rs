@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::app::App;
 use crate::connectors::{self, Api, Credentials, FetchContext, FetchError};
-use crate::db::stages::NewItem;
+use crate::db::stages::{ItemState, NewItem};
 use crate::db::sync_logs::Counts;
 use crate::db::{self, immediate};
 use crate::platform::Platform;
@@ -222,21 +222,27 @@ async fn save_page(
     let signals = api.take_signals();
     let total = api.take_total();
     let platform = api.platform().id();
+    let compressed: Vec<Option<Vec<u8>>> = page
+        .iter()
+        .flat_map(|p| &p.items)
+        .map(|item| db::stages::compress(&item.payload))
+        .collect();
     app.db
         .write(move |c| {
             let tx = immediate(c)?;
             let now = time::now();
             if let Some(page) = &page {
                 let source = if page.backfill { "backfill" } else { "sync" };
-                for item in &page.items {
+                for (item, compressed) in page.items.iter().zip(&compressed) {
                     let new = NewItem {
                         user_id,
                         connection_id,
                         sync_log_id: Some(log_id),
                         source,
                         item,
+                        compressed: compressed.as_deref(),
                     };
-                    db::stages::insert_item(&tx, &new, now)?;
+                    db::stages::insert_item(&tx, &new, ItemState::Pending, now)?;
                 }
                 db::connections::set_cursor(&tx, connection_id, page.cursor.as_deref())?;
                 let counts = Counts {

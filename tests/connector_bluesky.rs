@@ -743,12 +743,13 @@ fn a_repository_on_another_host_has_the_car_importers_ids() {
     let mut payload: Value = serde_json::from_str(&payload).unwrap();
     assert_eq!(payload["pds"], json!(pds.base));
     payload.as_object_mut().unwrap().remove("pds");
-    let from_car = &imported
+    let from_car = imported
         .iter()
         .find(|raw| raw.platform_post_id == reply)
         .unwrap()
-        .payload;
-    assert_eq!(&payload, from_car);
+        .value()
+        .unwrap();
+    assert_eq!(payload, from_car);
     let blobs = query_i64(
         dir,
         &format!(

@@ -126,7 +126,11 @@ fn reads_posts_comments_and_saved_items_by_column_name() {
         "top level: answers the post"
     );
     assert_eq!(comment.author, None);
-    assert_eq!(raw.payload["ip"], "", "the raw row keeps every column");
+    assert_eq!(
+        raw.value().unwrap()["ip"],
+        "",
+        "the raw row keeps every column"
+    );
     let engagement = comment.engagement.as_ref().unwrap();
     assert_eq!(engagement["subreddit"], "rust");
     assert_eq!(engagement["gildings"], 0);

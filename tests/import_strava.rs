@@ -110,9 +110,9 @@ fn real_csv_with_repeated_column_names() {
     assert_eq!(e["elevation_gain_m"], json!(73.52400207519531));
     assert_eq!(e["commute"], false);
     assert!(e.get("calories").is_none(), "empty columns stay out");
-    assert_eq!(raw.payload["Distance"], "13.61");
-    assert_eq!(raw.payload["Distance.1"], "13609.2001953125");
-    assert_eq!(raw.payload["Elapsed Time.1"], "2833.0");
+    assert_eq!(raw.value().unwrap()["Distance"], "13.61");
+    assert_eq!(raw.value().unwrap()["Distance.1"], "13609.2001953125");
+    assert_eq!(raw.value().unwrap()["Elapsed Time.1"], "2833.0");
     assert_eq!(ride.media.len(), 1);
     assert_eq!(ride.media[0].url, "archive:strava/activities/203707851.gpx");
     assert_eq!(ride.media[0].kind.as_deref(), Some("route"));
@@ -136,7 +136,7 @@ fn real_csv_with_repeated_column_names() {
     let with_photos = all
         .iter()
         .find(|(raw, _)| {
-            raw.payload["Media"]
+            raw.value().unwrap()["Media"]
                 .as_str()
                 .unwrap()
                 .starts_with("media/13F2DDE9")
@@ -311,12 +311,13 @@ fn html_in_column_names_manual_activities_and_gpx_dates() {
 
     let (raw, run) = find(&all, "3763864420");
     assert!(
-        raw.payload.get("Type").is_some(),
+        raw.value().unwrap().get("Type").is_some(),
         "tags stripped from the name"
     );
-    assert!(raw.payload.get("Sport Type").is_some());
+    assert!(raw.value().unwrap().get("Sport Type").is_some());
     assert!(
-        !raw.payload
+        !raw.value()
+            .unwrap()
             .as_object()
             .unwrap()
             .keys()
@@ -348,7 +349,10 @@ fn html_in_column_names_manual_activities_and_gpx_dates() {
     );
 
     let (raw, dawn) = find(&all, "4000000003");
-    assert_eq!(raw.payload["lifeboat:gpx_time"], "2020-07-04T06:30:00Z");
+    assert_eq!(
+        raw.value().unwrap()["lifeboat:gpx_time"],
+        "2020-07-04T06:30:00Z"
+    );
     assert_eq!(
         dawn.created_at,
         Some(1593844200),

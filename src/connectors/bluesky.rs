@@ -68,8 +68,10 @@ impl Codec for Bluesky {
             && pds != DEFAULT_PDS
         {
             for post in &mut posts {
-                if let Some(record) = post.payload.as_object_mut() {
+                if let Ok(Value::Object(mut record)) = post.value() {
                     record.insert("pds".into(), pds.into());
+                    *post =
+                        RawPost::new(std::mem::take(&mut post.platform_post_id), &record.into());
                 }
             }
         }
@@ -77,12 +79,13 @@ impl Codec for Bluesky {
     }
 
     fn normalize(&self, raw: &RawPost) -> anyhow::Result<NewPost> {
-        let pds = raw
-            .payload
-            .get("pds")
-            .and_then(Value::as_str)
-            .unwrap_or(DEFAULT_PDS);
-        export::normalize_at(raw, pds)
+        #[derive(serde::Deserialize)]
+        struct Pds<'a> {
+            #[serde(borrow)]
+            pds: Option<std::borrow::Cow<'a, str>>,
+        }
+        let pds = raw.parse::<Pds>().ok().and_then(|p| p.pds);
+        export::normalize_at(raw, pds.as_deref().unwrap_or(DEFAULT_PDS))
     }
 }
 
@@ -628,7 +631,7 @@ mod tests {
                 "https://bsky.social/xrpc/com.atproto.repo.listRecords",
             ))
             .unwrap();
-        assert!(raw[0].payload.get("pds").is_none());
+        assert!(raw[0].value().unwrap().get("pds").is_none());
         assert_eq!(
             Bluesky.normalize(&raw[0]).unwrap(),
             Export.normalize(&raw[0]).unwrap()

@@ -35,7 +35,7 @@ impl Codec for Feed {
     }
 
     fn normalize(&self, raw: &RawPost) -> anyhow::Result<NewPost> {
-        normalize_entry(&raw.payload).ok_or_else(|| {
+        normalize_entry(&raw.value()?).ok_or_else(|| {
             anyhow::anyhow!("feed post {} is not an entry object", raw.platform_post_id)
         })
     }
@@ -70,10 +70,7 @@ fn split_feed(item: &ItemRef) -> anyhow::Result<Vec<RawPost>> {
         // Some feeds repeat an entry; one raw post per id keeps the insert idempotent.
         if seen.insert(id.clone()) {
             let payload = entry_payload(&document, entry, &id, item.source_url);
-            posts.push(RawPost {
-                platform_post_id: id,
-                payload,
-            });
+            posts.push(RawPost::new(id, &payload));
         }
     }
     Ok(posts)
@@ -747,14 +744,17 @@ mod tests {
             raw.platform_post_id,
             "https://fieldnotes.example.com/?p=1234"
         );
-        assert_eq!(raw.payload["categories"], json!(["Garden", "Tomatoes"]));
-        assert_eq!(raw.payload["feed"]["title"]["body"], "Field Notes");
         assert_eq!(
-            raw.payload["feed"]["link"],
+            raw.value().unwrap()["categories"],
+            json!(["Garden", "Tomatoes"])
+        );
+        assert_eq!(raw.value().unwrap()["feed"]["title"]["body"], "Field Notes");
+        assert_eq!(
+            raw.value().unwrap()["feed"]["link"],
             "https://fieldnotes.example.com/"
         );
-        assert_eq!(raw.payload["feed"]["format"], "rss2.0");
-        assert_eq!(raw.payload["summary"]["type"], "text/html");
+        assert_eq!(raw.value().unwrap()["feed"]["format"], "rss2.0");
+        assert_eq!(raw.value().unwrap()["summary"]["type"], "text/html");
         assert_eq!(post.kind, "article");
         assert_eq!(
             post.title.as_deref(),
@@ -834,8 +834,8 @@ mod tests {
         assert_eq!(posts.len(), 1);
         let (raw, post) = &posts[0];
         assert_eq!(raw.platform_post_id, "https://medium.com/p/3b1f0c9d8e2a");
-        assert_eq!(raw.payload["published"], 1707327903);
-        assert_eq!(raw.payload["updated"], 1707328720);
+        assert_eq!(raw.value().unwrap()["published"], 1707327903);
+        assert_eq!(raw.value().unwrap()["updated"], 1707328720);
         assert_eq!(post.kind, "article");
         assert_eq!(post.title.as_deref(), Some("Why I Back Up Everything"));
         assert_eq!(post.author.as_deref(), Some("Jane Doe"));
@@ -898,11 +898,11 @@ mod tests {
         let (raw, post) = &posts[0];
         assert_eq!(raw.platform_post_id, "tag:notes.example.net,2024:fsync");
         assert_eq!(
-            raw.payload["feed"]["link"],
+            raw.value().unwrap()["feed"]["link"],
             "https://notes.example.net/blog/"
         );
-        assert_eq!(raw.payload["feed"]["format"], "atom");
-        assert_eq!(raw.payload["categories"], json!(["storage"]));
+        assert_eq!(raw.value().unwrap()["feed"]["format"], "atom");
+        assert_eq!(raw.value().unwrap()["categories"], json!(["storage"]));
         assert_eq!(post.kind, "article");
         assert_eq!(post.title.as_deref(), Some("On fsync & friends"));
         assert_eq!(
@@ -990,9 +990,12 @@ Parts list: https://example.org/parts</media:description>
         assert_eq!(posts.len(), 1);
         let (raw, post) = &posts[0];
         assert_eq!(raw.platform_post_id, "yt:video:dQw4w9WgXcQ");
-        assert_eq!(raw.payload["media"][0]["community"]["views"], 48211);
         assert_eq!(
-            raw.payload["media"][0]["content"][0]["type"],
+            raw.value().unwrap()["media"][0]["community"]["views"],
+            48211
+        );
+        assert_eq!(
+            raw.value().unwrap()["media"][0]["content"][0]["type"],
             "application/x-shockwave-flash"
         );
         assert_eq!(post.kind, "video");
@@ -1128,8 +1131,11 @@ Parts list: https://example.org/parts</media:description>
             raw.platform_post_id,
             "https://pages.example.org/2024/06/01/rain"
         );
-        assert_eq!(raw.payload["categories"], json!(["weather", "garden"]));
-        assert_eq!(raw.payload["feed"]["format"], "json");
+        assert_eq!(
+            raw.value().unwrap()["categories"],
+            json!(["weather", "garden"])
+        );
+        assert_eq!(raw.value().unwrap()["feed"]["format"], "json");
         assert_eq!(post.kind, "article");
         assert_eq!(post.title.as_deref(), Some("Rain, finally"));
         assert_eq!(post.author.as_deref(), Some("Sam Rivera"));
@@ -1230,7 +1236,7 @@ Parts list: https://example.org/parts</media:description>
         let (raw, post) = &posts[0];
         // RSS 1.0 has no guid: the link stands in.
         assert_eq!(raw.platform_post_id, "https://diary.example.jp/2024/08/01");
-        assert_eq!(raw.payload["feed"]["format"], "rss1.0");
+        assert_eq!(raw.value().unwrap()["feed"]["format"], "rss1.0");
         assert_eq!(post.kind, "article");
         assert_eq!(post.author.as_deref(), Some("Hana"));
         assert_eq!(post.text, "Too many cucumbers.");
@@ -1266,7 +1272,7 @@ Parts list: https://example.org/parts</media:description>
             "http://oldschool.example.com/posts/7.html"
         );
         assert_eq!(post.created_at, None);
-        assert_eq!(raw.payload["published"], Value::Null);
+        assert_eq!(raw.value().unwrap()["published"], Value::Null);
 
         let (raw, post) = &posts[1];
         assert_eq!(
@@ -1318,10 +1324,7 @@ Parts list: https://example.org/parts</media:description>
 
     #[test]
     fn normalize_refuses_payloads_it_did_not_write() {
-        let raw = RawPost {
-            platform_post_id: "x".into(),
-            payload: json!("just a string"),
-        };
+        let raw = RawPost::new("x", &json!("just a string"));
         assert!(Feed.normalize(&raw).is_err());
     }
 

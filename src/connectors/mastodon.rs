@@ -89,10 +89,7 @@ impl Codec for Mastodon {
                 } else {
                     format!("{prefix}{}", status_uri(&status)?)
                 };
-                seen.insert(id.clone()).then_some(RawPost {
-                    platform_post_id: id,
-                    payload: status,
-                })
+                seen.insert(id.clone()).then_some(RawPost::new(id, &status))
             })
             .collect())
     }
@@ -100,19 +97,20 @@ impl Codec for Mastodon {
     fn normalize(&self, raw: &RawPost) -> anyhow::Result<NewPost> {
         // The archive's raw posts are ActivityPub activities, which all have a `type`;
         // the API's statuses have none.
-        if raw.payload.get("type").is_some() {
+        let payload = raw.value()?;
+        if payload.get("type").is_some() {
             return Archive.normalize(raw);
         }
-        if !raw.payload.is_object() {
+        if !payload.is_object() {
             bail!("Mastodon post {} is not a status", raw.platform_post_id);
         }
         let id = raw.platform_post_id.as_str();
         Ok(if id.starts_with("like:") {
-            normalize_saved(&raw.payload, "like")
+            normalize_saved(&payload, "like")
         } else if id.starts_with("bookmark:") {
-            normalize_saved(&raw.payload, "bookmark")
+            normalize_saved(&payload, "bookmark")
         } else {
-            normalize_status(&raw.payload)
+            normalize_status(&payload)
         })
     }
 }

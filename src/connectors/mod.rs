@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 pub use api::Api;
 pub use credentials::Credentials;
@@ -187,6 +188,17 @@ pub struct RawItem {
     pub payload: Vec<u8>,
 }
 
+impl RawItem {
+    /// The item as `split` sees it.
+    pub fn item_ref(&self) -> ItemRef<'_> {
+        ItemRef {
+            content_type: &self.content_type,
+            source_url: self.source_url.as_deref(),
+            payload: &self.payload,
+        }
+    }
+}
+
 /// The ingest layer treats each kind of failure differently.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
@@ -211,11 +223,34 @@ pub struct ItemRef<'a> {
     pub payload: &'a [u8],
 }
 
-/// One raw post in the platform's own shape (JSON), kept forever in `ingested_posts`.
+/// One raw post in the platform's own shape, kept forever in `ingested_posts`: JSON text,
+/// as stored. Normalizers parse it straight into their own types (`parse`), so a big
+/// import never builds a `Value` tree for every post only to throw it away.
 #[derive(Debug, Clone)]
 pub struct RawPost {
     pub platform_post_id: String,
-    pub payload: Value,
+    pub payload: Box<RawValue>,
+}
+
+impl RawPost {
+    /// A raw post made of a JSON value.
+    pub fn new(platform_post_id: impl Into<String>, payload: &Value) -> RawPost {
+        RawPost {
+            platform_post_id: platform_post_id.into(),
+            payload: serde_json::value::to_raw_value(payload)
+                .expect("a JSON value always serializes"),
+        }
+    }
+
+    /// The payload read as `T`, borrowing from it where `T` does.
+    pub fn parse<'a, T: Deserialize<'a>>(&'a self) -> serde_json::Result<T> {
+        serde_json::from_str(self.payload.get())
+    }
+
+    /// The payload as a JSON value.
+    pub fn value(&self) -> serde_json::Result<Value> {
+        self.parse()
+    }
 }
 
 /// A normalized post, ready for the timeline.

@@ -71,10 +71,7 @@ impl Codec for Reddit {
             .into_iter()
             .filter_map(|child| {
                 let name = fullname(&child)?;
-                Some(RawPost {
-                    platform_post_id: format!("{prefix}{name}"),
-                    payload: child,
-                })
+                Some(RawPost::new(format!("{prefix}{name}"), &child))
             })
             .collect())
     }
@@ -82,9 +79,10 @@ impl Codec for Reddit {
     fn normalize(&self, raw: &RawPost) -> anyhow::Result<NewPost> {
         // The export's rows are flat objects of strings; the API's things are
         // `{"kind", "data"}`.
+        let payload = raw.value()?;
         let (Some(kind), Some(data)) = (
-            raw.payload.get("kind").and_then(Value::as_str),
-            raw.payload.get("data").filter(|d| d.is_object()),
+            payload.get("kind").and_then(Value::as_str),
+            payload.get("data").filter(|d| d.is_object()),
         ) else {
             return Export.normalize(raw);
         };

@@ -69,7 +69,7 @@ impl Codec for Strava {
 
     fn normalize(&self, raw: &RawPost) -> anyhow::Result<NewPost> {
         // The API's activity has a numeric `id`; the export's rows are strings only.
-        match raw.payload.as_object() {
+        match raw.value()?.as_object() {
             Some(activity) if activity.get("id").is_some_and(Value::is_number) => {
                 Ok(normalize_activity(activity, &raw.platform_post_id))
             }
@@ -228,10 +228,7 @@ fn split_page(payload: &[u8]) -> anyhow::Result<Vec<RawPost>> {
         .into_iter()
         .filter_map(|activity| {
             let id = activity.get("id")?.as_u64()?;
-            Some(RawPost {
-                platform_post_id: id.to_string(),
-                payload: activity,
-            })
+            Some(RawPost::new(id.to_string(), &activity))
         })
         .collect())
 }
@@ -450,11 +447,11 @@ mod tests {
 
     #[test]
     fn export_rows_go_to_the_importer_and_events_yield_nothing() {
-        let row = RawPost {
-            platform_post_id: "123".into(),
-            payload: json!({"Activity ID": "123", "Activity Name": "Morning Run",
-                            "Activity Date": "Oct 5, 2014, 4:15:21 PM"}),
-        };
+        let row = RawPost::new(
+            "123",
+            &json!({"Activity ID": "123", "Activity Name": "Morning Run",
+                    "Activity Date": "Oct 5, 2014, 4:15:21 PM"}),
+        );
         let post = Strava.normalize(&row).unwrap();
         assert_eq!(post.title.as_deref(), Some("Morning Run"));
         assert_eq!(

@@ -57,17 +57,12 @@ impl Codec for Tumblr {
             .response
             .posts
             .into_iter()
-            .filter_map(|post| {
-                Some(RawPost {
-                    platform_post_id: post_id(&post)?,
-                    payload: post,
-                })
-            })
+            .filter_map(|post| Some(RawPost::new(post_id(&post)?, &post)))
             .collect())
     }
 
     fn normalize(&self, raw: &RawPost) -> anyhow::Result<NewPost> {
-        Ok(normalize_post(&raw.payload))
+        Ok(normalize_post(&raw.value()?))
     }
 }
 

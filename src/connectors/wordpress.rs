@@ -58,20 +58,17 @@ impl Codec for Wordpress {
             .into_iter()
             .filter_map(|object| {
                 let id = object.get("id")?.as_u64()?;
-                Some(RawPost {
-                    platform_post_id: id.to_string(),
-                    payload: object,
-                })
+                Some(RawPost::new(id.to_string(), &object))
             })
             .collect())
     }
 
     fn normalize(&self, raw: &RawPost) -> anyhow::Result<NewPost> {
-        let object = &raw.payload;
-        Ok(if text_at(object, "type") == Some("attachment") {
-            normalize_attachment(object)
+        let object = raw.value()?;
+        Ok(if text_at(&object, "type") == Some("attachment") {
+            normalize_attachment(&object)
         } else {
-            normalize_article(object)
+            normalize_article(&object)
         })
     }
 }

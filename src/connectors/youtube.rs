@@ -58,7 +58,7 @@ impl Codec for Youtube {
     }
 
     fn normalize(&self, raw: &RawPost) -> anyhow::Result<NewPost> {
-        match raw.payload.as_object() {
+        match raw.value()?.as_object() {
             Some(video) if video.get("kind").and_then(Value::as_str) == Some("youtube#video") => {
                 Ok(normalize_video(video, &raw.platform_post_id))
             }
@@ -282,10 +282,7 @@ fn split_videos(payload: &[u8]) -> anyhow::Result<Vec<RawPost>> {
         .into_iter()
         .filter_map(|video| {
             let id = video.get("id")?.as_str()?.to_string();
-            Some(RawPost {
-                platform_post_id: id,
-                payload: video,
-            })
+            Some(RawPost::new(id, &video))
         })
         .collect())
 }

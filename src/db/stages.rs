@@ -3,7 +3,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::connectors::RawItem;
+use crate::connectors::{ItemRef, RawItem};
 
 pub struct NewItem<'a> {
     pub user_id: i64,
@@ -12,18 +12,64 @@ pub struct NewItem<'a> {
     /// sync, backfill, webhook or import
     pub source: &'a str,
     pub item: &'a RawItem,
+    /// The payload as `compress` gave it, stored instead of the bytes as they arrived.
+    pub compressed: Option<&'a [u8]>,
 }
 
-/// Stores a raw payload; returns false when the connection already has it.
-pub fn insert_item(conn: &Connection, new: &NewItem, now: i64) -> rusqlite::Result<bool> {
-    let changed = conn
-        .prepare_cached(
-            "INSERT INTO ingested_items (user_id, connection_id, sync_log_id, source, external_id,
-                 content_type, source_url, payload, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
-             ON CONFLICT (connection_id, external_id) DO NOTHING",
-        )?
-        .execute(params![
+/// Payloads smaller than this are stored as they are: too small to gain much.
+const COMPRESS_FROM: usize = 16 << 10;
+
+/// The payload compressed for storage (zstd), when it is big enough to be worth it and
+/// gets smaller. Pure CPU work: callers do it before taking the write lock.
+pub fn compress(payload: &[u8]) -> Option<Vec<u8>> {
+    if payload.len() < COMPRESS_FROM {
+        return None;
+    }
+    zstd::bulk::compress(payload, 1)
+        .ok()
+        .filter(|c| c.len() < payload.len())
+}
+
+/// What a new raw item is when it is stored: waiting for the pipeline, or (an import,
+/// whose items are split before they are written) already split, or not splittable.
+#[derive(Debug, Clone, Copy)]
+pub enum ItemState<'a> {
+    Pending,
+    Completed,
+    /// Split failed with this error (retried like any failure, or sent to the dead letters).
+    Failed(&'a str),
+    /// Known to be unreadable, for this reason: straight to the dead letters.
+    DeadLetter(&'a str),
+}
+
+/// Stores a raw payload; returns its id, or None when the connection already has it.
+pub fn insert_item(
+    conn: &Connection,
+    new: &NewItem,
+    state: ItemState,
+    now: i64,
+) -> rusqlite::Result<Option<i64>> {
+    let (status, error) = match state {
+        ItemState::Pending => ("pending", None),
+        ItemState::Completed => ("completed", None),
+        ItemState::Failed(e) => ("failed", Some(e)),
+        ItemState::DeadLetter(e) => ("dead_letter", Some(e)),
+    };
+    let (payload, encoding, size) = match new.compressed {
+        Some(bytes) => (bytes, Some("zstd"), Some(new.item.payload.len() as i64)),
+        None => (&new.item.payload[..], None, None),
+    };
+    conn.prepare_cached(
+        "INSERT INTO ingested_items (user_id, connection_id, sync_log_id, source, external_id,
+             content_type, source_url, payload, encoding, payload_size, status, attempts,
+             last_error, next_attempt_at, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?12, ?13, ?9, ?10 IS NOT NULL, ?10,
+                 CASE WHEN ?10 IS NULL THEN 0 ELSE ?11 + 30 END, ?11, ?11)
+         ON CONFLICT (connection_id, external_id) DO NOTHING
+         RETURNING id",
+    )?
+    .query_row(
+        params![
             new.user_id,
             new.connection_id,
             new.sync_log_id,
@@ -31,22 +77,43 @@ pub fn insert_item(conn: &Connection, new: &NewItem, now: i64) -> rusqlite::Resu
             new.item.external_id,
             new.item.content_type,
             new.item.source_url,
-            new.item.payload,
-            now
-        ])?;
-    Ok(changed == 1)
+            payload,
+            status,
+            error,
+            now,
+            encoding,
+            size
+        ],
+        |r| r.get(0),
+    )
+    .optional()
 }
 
-/// A raw item being split.
-pub struct ClaimedItem {
+/// Which raw item a raw post comes from, and whose it is.
+pub struct ItemKey {
     pub id: i64,
     pub user_id: i64,
     pub connection_id: i64,
     pub platform: String,
     pub sync_log_id: Option<i64>,
+}
+
+/// A raw item being split.
+pub struct ClaimedItem {
+    pub key: ItemKey,
     pub content_type: String,
     pub source_url: Option<String>,
     pub payload: Vec<u8>,
+}
+
+impl ClaimedItem {
+    pub fn item_ref(&self) -> ItemRef<'_> {
+        ItemRef {
+            content_type: &self.content_type,
+            source_url: self.source_url.as_deref(),
+            payload: &self.payload,
+        }
+    }
 }
 
 /// Ids and payload sizes of up to `limit` due items (pending, or failed and due again)
@@ -58,7 +125,7 @@ pub fn due_items(
     now: i64,
 ) -> rusqlite::Result<Vec<(i64, i64)>> {
     conn.prepare_cached(
-        "SELECT id, length(payload) FROM ingested_items
+        "SELECT id, COALESCE(payload_size, length(payload)) FROM ingested_items
          WHERE status IN ('pending', 'failed') AND next_attempt_at <= ?1 AND id > ?2
          ORDER BY id LIMIT ?3",
     )?
@@ -76,22 +143,39 @@ pub fn item_is_due(conn: &Connection, id: i64) -> rusqlite::Result<bool> {
         .map(|due| due.unwrap_or(false))
 }
 
+/// A raw item with its payload as it arrived (decompressed when it was stored compressed).
 pub fn load_item(conn: &Connection, id: i64) -> rusqlite::Result<ClaimedItem> {
     conn.prepare_cached(
         "SELECT i.id, i.user_id, i.connection_id, c.platform, i.sync_log_id, i.content_type,
-                i.source_url, i.payload
+                i.source_url, i.payload, i.encoding
          FROM ingested_items i JOIN connections c ON c.id = i.connection_id WHERE i.id = ?1",
     )?
     .query_row([id], |r| {
+        let stored: Vec<u8> = r.get(7)?;
+        let payload = match r.get_ref(8)?.as_str_or_null()? {
+            None => stored,
+            Some("zstd") => zstd::stream::decode_all(&stored[..]).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Blob, e.into())
+            })?,
+            Some(other) => {
+                return Err(rusqlite::Error::FromSqlConversionFailure(
+                    8,
+                    rusqlite::types::Type::Text,
+                    format!("unknown payload encoding {other}").into(),
+                ));
+            }
+        };
         Ok(ClaimedItem {
-            id: r.get(0)?,
-            user_id: r.get(1)?,
-            connection_id: r.get(2)?,
-            platform: r.get(3)?,
-            sync_log_id: r.get(4)?,
+            key: ItemKey {
+                id: r.get(0)?,
+                user_id: r.get(1)?,
+                connection_id: r.get(2)?,
+                platform: r.get(3)?,
+                sync_log_id: r.get(4)?,
+            },
             content_type: r.get(5)?,
             source_url: r.get(6)?,
-            payload: r.get(7)?,
+            payload,
         })
     })
 }
@@ -102,39 +186,48 @@ pub fn load_item(conn: &Connection, id: i64) -> rusqlite::Result<ClaimedItem> {
 /// or a newer one, was already there: its timeline post is then already up to date.
 pub fn upsert_raw_post(
     conn: &Connection,
-    item: &ClaimedItem,
+    item: &ItemKey,
     platform_post_id: &str,
     payload: &str,
     error: Option<&str>,
     now: i64,
 ) -> rusqlite::Result<Option<i64>> {
+    let values = params![
+        item.user_id,
+        item.connection_id,
+        item.id,
+        platform_post_id,
+        payload,
+        error,
+        now
+    ];
+    // Most raw posts are new (a backfill, an import): a plain insert first, which is
+    // several times cheaper than an upsert with RETURNING.
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO ingested_posts (user_id, connection_id, item_id, platform_post_id,
+                 payload, status, attempts, last_error, next_attempt_at, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5,
+                     CASE WHEN ?6 IS NULL THEN 'completed' ELSE 'failed' END,
+                     ?6 IS NOT NULL, ?6, ?7 + 30, ?7, ?7)
+             ON CONFLICT (connection_id, platform_post_id) DO NOTHING",
+        )?
+        .execute(values)?;
+    if inserted == 1 {
+        return Ok(Some(conn.last_insert_rowid()));
+    }
     conn.prepare_cached(
-        "INSERT INTO ingested_posts (user_id, connection_id, item_id, platform_post_id, payload,
-             status, attempts, last_error, next_attempt_at, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5,
-                 CASE WHEN ?6 IS NULL THEN 'completed' ELSE 'failed' END,
-                 ?6 IS NOT NULL, ?6, ?7 + 30, ?7, ?7)
-         ON CONFLICT (connection_id, platform_post_id) DO UPDATE SET
-             payload = excluded.payload, item_id = excluded.item_id, status = excluded.status,
-             attempts = excluded.attempts, next_attempt_at = excluded.next_attempt_at,
-             last_error = excluded.last_error, updated_at = excluded.updated_at
-         WHERE ingested_posts.payload != excluded.payload
+        "UPDATE ingested_posts SET payload = ?5, item_id = ?3,
+             status = CASE WHEN ?6 IS NULL THEN 'completed' ELSE 'failed' END,
+             attempts = ?6 IS NOT NULL, last_error = ?6, next_attempt_at = ?7 + 30,
+             updated_at = ?7
+         WHERE connection_id = ?2 AND platform_post_id = ?4 AND user_id = ?1
+           AND payload != ?5
            -- An older payload never replaces a newer one (reprocessing re-splits old items).
-           AND excluded.item_id >= ingested_posts.item_id
+           AND ?3 >= item_id
          RETURNING id",
     )?
-    .query_row(
-        params![
-            item.user_id,
-            item.connection_id,
-            item.id,
-            platform_post_id,
-            payload,
-            error,
-            now
-        ],
-        |r| r.get(0),
-    )
+    .query_row(values, |r| r.get(0))
     .optional()
 }
 

@@ -96,15 +96,15 @@ pub fn blob_url_at(pds: &str, did: &str, cid: &str) -> String {
 /// A raw post (`{uri, cid, value}`) → a timeline post, its blobs downloaded from `pds`
 /// (the importer's `normalize` uses `DEFAULT_PDS`).
 pub fn normalize_at(raw: &RawPost, pds: &str) -> Result<NewPost> {
-    let uri = str_at(&raw.payload, "uri")
+    let payload = raw.value()?;
+    let uri = str_at(&payload, "uri")
         .ok_or_else(|| anyhow!("Bluesky record {} has no uri", raw.platform_post_id))?;
     let at = AtUri::parse(uri).ok_or_else(|| anyhow!("not an at:// record URI: {uri}"))?;
-    let value = raw
-        .payload
+    let value = payload
         .get("value")
         .filter(|v| v.is_object())
         .ok_or_else(|| anyhow!("Bluesky record {uri} has no value"))?;
-    let cid = str_at(&raw.payload, "cid");
+    let cid = str_at(&payload, "cid");
     match at.collection {
         POST => Ok(normalize_post(&at, cid, value, pds)),
         LIKE | REPOST => Ok(normalize_subject(&at, cid, value)),
@@ -133,10 +133,7 @@ impl Codec for Bluesky {
                 continue;
             };
             if let Some(id) = record_post_id(at.collection, at.rkey) {
-                posts.push(RawPost {
-                    platform_post_id: id,
-                    payload: record,
-                });
+                posts.push(RawPost::new(id, &record));
             }
         }
         Ok(posts)

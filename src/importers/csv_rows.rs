@@ -96,11 +96,6 @@ pub fn split_rows(
         serde_json::from_slice(payload).with_context(|| format!("{what} are not a JSON array"))?;
     Ok(rows
         .into_iter()
-        .filter_map(|row| {
-            Some(RawPost {
-                platform_post_id: id_of(&row)?,
-                payload: Value::Object(row),
-            })
-        })
+        .filter_map(|row| Some(RawPost::new(id_of(&row)?, &Value::Object(row))))
         .collect())
 }

@@ -43,7 +43,7 @@ impl Codec for Facebook {
         let content = Content::from_post_id(&raw.platform_post_id).with_context(|| {
             format!("{} is not an id this importer gives", raw.platform_post_id)
         })?;
-        let record = Record::parse(&raw.payload)?;
+        let record = Record::parse(&raw.value()?)?;
         let comment = record.comment();
         let title = record.title.as_deref().map(collapse_spaces);
         Ok(NewPost {

@@ -42,7 +42,7 @@ impl Codec for Instagram {
         let content = Content::from_post_id(&raw.platform_post_id).with_context(|| {
             format!("{} is not an id this importer gives", raw.platform_post_id)
         })?;
-        let post = Post::parse(content, &raw.payload)?;
+        let post = Post::parse(content, &raw.value()?)?;
         Ok(NewPost {
             kind: content.kind().to_string(),
             text: post.caption().to_string(),

@@ -84,7 +84,7 @@ impl Codec for Mastodon {
     }
 
     fn normalize(&self, raw: &RawPost) -> Result<NewPost> {
-        let activity = &raw.payload;
+        let activity = &raw.value()?;
         match str_at(activity, "type") {
             Some("Create") => normalize_create(activity),
             Some("Announce") => Ok(normalize_announce(activity)),
@@ -449,10 +449,7 @@ fn split_outbox(chunk: Chunk) -> Vec<RawPost> {
         };
         embed_actor(&mut activity, &chunk.actor);
         if seen.insert(id.clone()) {
-            posts.push(RawPost {
-                platform_post_id: id,
-                payload: activity,
-            });
+            posts.push(RawPost::new(id, &activity));
         }
     }
     posts
@@ -472,10 +469,7 @@ fn split_urls(chunk: Chunk, kind: &str) -> Vec<RawPost> {
             if chunk.actor.is_object() {
                 payload["actor"] = chunk.actor.clone();
             }
-            RawPost {
-                platform_post_id: format!("{prefix}:{url}"),
-                payload,
-            }
+            RawPost::new(format!("{prefix}:{url}"), &payload)
         })
         .collect()
 }

@@ -129,10 +129,7 @@ pub fn split_records(
         let Some(id) = id_of(&record)? else {
             continue;
         };
-        posts.push(RawPost {
-            platform_post_id: unique_id(&mut seen, id),
-            payload: record,
-        });
+        posts.push(RawPost::new(unique_id(&mut seen, id), &record));
     }
     Ok(posts)
 }

@@ -81,6 +81,43 @@ pub trait Sink {
     fn unreadable(&mut self, entry_path: &str, reason: &str, payload: Vec<u8>) -> Result<()>;
 }
 
+/// JSON text without the whitespace between tokens (exports are pretty-printed; a raw
+/// post keeps its content, not the export's indentation). `text` must be valid JSON.
+pub fn minified_json(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        match bytes[at] {
+            b' ' | b'\t' | b'\n' | b'\r' => at += 1,
+            b'"' => {
+                // A string, copied whole: its end is the first quote not escaped.
+                let mut end = at + 1;
+                while let Some(found) = memchr::memchr2(b'"', b'\\', &bytes[end..]) {
+                    end += found + 1;
+                    if bytes[end - 1] == b'"' {
+                        break;
+                    }
+                    end += 1; // the escaped character
+                }
+                let end = end.min(bytes.len());
+                out.push_str(&text[at..end]);
+                at = end;
+            }
+            _ => {
+                // Tokens up to the next string or whitespace, copied whole.
+                let end = bytes[at..]
+                    .iter()
+                    .position(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'"'))
+                    .map_or(bytes.len(), |n| at + n);
+                out.push_str(&text[at..end]);
+                at = end;
+            }
+        }
+    }
+    out
+}
+
 /// The content type of a raw item that holds an unreadable export file.
 pub const UNREADABLE: &str = "application/vnd.lifeboat.unreadable";
 
@@ -279,7 +316,22 @@ impl Sink for Collected {
 
 #[cfg(test)]
 mod tests {
-    use super::json_array_chunks;
+    use super::{json_array_chunks, minified_json};
+
+    #[test]
+    fn minifying_keeps_strings_and_drops_indentation() {
+        let pretty = "{\n  \"tweet\" : {\n    \"full_text\" : \"two  spaces, a \\\"quote\\\" and \\\\\",\n    \"id\" : 12345678901234567890,\n    \"tags\" : [ \"a b\", true, null ],\n    \"é\" : \"ü\\n\"\n  }\n}\n";
+        let minified = minified_json(pretty);
+        assert_eq!(
+            minified,
+            r#"{"tweet":{"full_text":"two  spaces, a \"quote\" and \\","id":12345678901234567890,"tags":["a b",true,null],"é":"ü\n"}}"#
+        );
+        let a: serde_json::Value = serde_json::from_str(pretty).unwrap();
+        let b: serde_json::Value = serde_json::from_str(&minified).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(minified_json("[]"), "[]");
+        assert_eq!(minified_json(" \"\" "), "\"\"");
+    }
 
     fn chunks(text: &str, size: usize) -> anyhow::Result<Vec<String>> {
         let mut out = Vec::new();

@@ -109,8 +109,8 @@ impl Codec for Reddit {
     }
 
     fn normalize(&self, raw: &RawPost) -> Result<NewPost> {
-        let row = raw
-            .payload
+        let payload = raw.value()?;
+        let row = payload
             .as_object()
             .ok_or_else(|| anyhow!("Reddit row {} is not an object", raw.platform_post_id))?;
         let id = raw.platform_post_id.as_str();

@@ -88,8 +88,8 @@ impl Codec for Strava {
     }
 
     fn normalize(&self, raw: &RawPost) -> Result<NewPost> {
-        let row = raw
-            .payload
+        let payload = raw.value()?;
+        let row = payload
             .as_object()
             .ok_or_else(|| anyhow!("Strava activity {} is not an object", raw.platform_post_id))?;
         Ok(normalize_activity(row, &raw.platform_post_id))

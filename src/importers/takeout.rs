@@ -87,18 +87,13 @@ impl Codec for Takeout {
         };
         Ok(records
             .into_iter()
-            .filter_map(|record| {
-                Some(RawPost {
-                    platform_post_id: id_of(&record)?,
-                    payload: record,
-                })
-            })
+            .filter_map(|record| Some(RawPost::new(id_of(&record)?, &record)))
             .collect())
     }
 
     fn normalize(&self, raw: &RawPost) -> Result<NewPost> {
-        let record = raw
-            .payload
+        let payload = raw.value()?;
+        let record = payload
             .as_object()
             .ok_or_else(|| anyhow!("YouTube record {} is not an object", raw.platform_post_id))?;
         if raw.platform_post_id.starts_with("watch:") {

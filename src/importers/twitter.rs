@@ -26,7 +26,9 @@ use serde::de::{self, Deserializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
-use super::{Archive, Entry, Importer, Sink, chunk_id, json_array_chunks, media_kind};
+use super::{
+    Archive, Entry, Importer, Sink, chunk_id, json_array_chunks, media_kind, minified_json,
+};
 use crate::connectors::{Codec, ItemRef, MediaRef, NewPost, RawItem, RawPost};
 use crate::platform::Platform;
 use crate::text::decode_entities;
@@ -661,71 +663,114 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 fn split_tweets(payload: &[u8], params: &[(&str, &str)]) -> Result<Vec<RawPost>> {
     let param = |key: &str| params.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+    // The account's name is added to every tweet (as the API's `user`) when the tweet
+    // has none, so a raw post says whose it is on its own.
     let user = param("account").map(|name| {
         let mut user = Map::new();
         user.insert("screen_name".into(), Value::String(name.to_string()));
         if let Some(id) = param("account_id") {
             user.insert("id_str".into(), Value::String(id.to_string()));
         }
-        Value::Object(user)
+        Value::Object(user).to_string()
     });
-    let elements: Vec<Value> =
+    let elements: Vec<&RawValue> =
         serde_json::from_slice(payload).context("a tweet chunk is not a JSON array")?;
     let mut posts = Vec::with_capacity(elements.len());
     for (n, element) in elements.into_iter().enumerate() {
-        let mut tweet = unwrap_element(element, "tweet")
+        let (tweet, fields) = unwrap_element(element, "tweet")
             .with_context(|| format!("element {n} of the chunk is not a tweet object"))?;
-        let id = string_field(&tweet, "id_str")
-            .or_else(|| string_field(&tweet, "id"))
+        let id = id_text(fields.id_str)
+            .or_else(|| id_text(fields.id))
             .with_context(|| format!("tweet {n} of the chunk has no id"))?;
-        if let Some(user) = &user {
-            tweet.entry("user").or_insert_with(|| user.clone());
-        }
-        posts.push(RawPost {
-            platform_post_id: id,
-            payload: Value::Object(tweet),
-        });
+        let user = user.as_deref().filter(|_| !fields.user);
+        posts.push(raw_post(id, tweet, user.map(|u| ("user", u)))?);
     }
     Ok(posts)
 }
 
 fn split_likes(payload: &[u8]) -> Result<Vec<RawPost>> {
-    let elements: Vec<Value> =
+    let elements: Vec<&RawValue> =
         serde_json::from_slice(payload).context("a like chunk is not a JSON array")?;
     let mut posts = Vec::with_capacity(elements.len());
     for (n, element) in elements.into_iter().enumerate() {
-        let like = unwrap_element(element, "like")
+        let (like, fields) = unwrap_element(element, "like")
             .with_context(|| format!("element {n} of the chunk is not a like object"))?;
-        let id = string_field(&like, "tweetId")
+        let id = id_text(fields.tweet_id)
             .with_context(|| format!("like {n} of the chunk has no tweetId"))?;
-        posts.push(RawPost {
-            platform_post_id: format!("{LIKE_PREFIX}{id}"),
-            payload: Value::Object(like),
-        });
+        posts.push(raw_post(format!("{LIKE_PREFIX}{id}"), like, None)?);
     }
     Ok(posts)
 }
 
-/// `{"tweet": {...}}` → `{...}`; a bare object (archives before 2019) as it is.
-fn unwrap_element(element: Value, wrapper: &str) -> Option<Map<String, Value>> {
-    let Value::Object(mut object) = element else {
-        return None;
+/// What split needs of an element of a chunk (`{"tweet": {...}}`, `{"like": {...}}`, or
+/// the bare object of archives before 2019) and of the object inside: values left as
+/// JSON text, so no tree of every tweet is built.
+#[derive(Deserialize)]
+struct Element<'a> {
+    #[serde(borrow)]
+    tweet: Option<&'a RawValue>,
+    #[serde(borrow)]
+    like: Option<&'a RawValue>,
+    #[serde(borrow)]
+    id_str: Option<&'a RawValue>,
+    #[serde(borrow)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, rename = "tweetId")]
+    tweet_id: Option<&'a RawValue>,
+    /// Whether the object has a `user` field (even a null one).
+    #[serde(default, deserialize_with = "present")]
+    user: bool,
+}
+
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    de::IgnoredAny::deserialize(deserializer).map(|_| true)
+}
+
+/// The object inside an element (unwrapped from `wrapper`), with its fields.
+fn unwrap_element<'a>(element: &'a RawValue, wrapper: &str) -> Option<(&'a RawValue, Element<'a>)> {
+    let fields: Element = serde_json::from_str(element.get()).ok()?;
+    let inner = match wrapper {
+        "tweet" => fields.tweet,
+        _ => fields.like,
     };
-    match object.remove(wrapper) {
-        Some(Value::Object(inner)) => Some(inner),
-        Some(_) => None,
-        None => Some(object),
+    match inner {
+        Some(inner) => Some((inner, serde_json::from_str(inner.get()).ok()?)),
+        None => Some((element, fields)),
     }
 }
 
-/// A string or integer field as a string (ids are strings in the archive; an integer
-/// is taken as it is written, never through f64).
-fn string_field(object: &Map<String, Value>, key: &str) -> Option<String> {
-    match object.get(key)? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) if n.is_u64() || n.is_i64() => Some(n.to_string()),
-        _ => None,
+/// A string or integer id as a string (ids are strings in the archive; an integer is
+/// taken as it is written, never through f64).
+fn id_text(value: Option<&RawValue>) -> Option<String> {
+    let text = value?.get();
+    if text.starts_with('"') {
+        let id: Cow<str> = serde_json::from_str(text).ok()?;
+        return (!id.is_empty()).then(|| id.into_owned());
     }
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then(|| text.to_string())
+}
+
+/// A raw post of an object from the export: its JSON text without the export's
+/// indentation, with `extra` (a field name and its JSON text) added first when given.
+fn raw_post(id: String, object: &RawValue, extra: Option<(&str, &str)>) -> Result<RawPost> {
+    let mut text = String::with_capacity(object.get().len() + 64);
+    if let Some((name, value)) = extra {
+        text.push_str(&format!("{{\"{name}\":{value}"));
+        let body = minified_json(object.get());
+        let rest = &body[1..];
+        if !rest.starts_with('}') {
+            text.push(',');
+        }
+        text.push_str(rest);
+    } else {
+        text.push_str(&minified_json(object.get()));
+    }
+    let payload = RawValue::from_string(text).context("a raw post is not JSON")?;
+    Ok(RawPost {
+        platform_post_id: id,
+        payload,
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -948,7 +993,8 @@ fn count<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::E
 }
 
 fn normalize_tweet(raw: &RawPost) -> Result<NewPost> {
-    let tweet = Tweet::deserialize(&raw.payload)
+    let tweet = raw
+        .parse::<Tweet>()
         .with_context(|| format!("tweet {} is not a tweet object", raw.platform_post_id))?;
     let id = tweet.id_str.as_deref().unwrap_or(&raw.platform_post_id);
     let author = tweet.user.as_ref().and_then(|u| u.screen_name.as_deref());
@@ -1070,7 +1116,8 @@ struct Like<'a> {
 }
 
 fn normalize_like(raw: &RawPost) -> Result<NewPost> {
-    let like = Like::deserialize(&raw.payload)
+    let like = raw
+        .parse::<Like>()
         .with_context(|| format!("{} is not a like object", raw.platform_post_id))?;
     let tweet_id = raw
         .platform_post_id

@@ -21,7 +21,7 @@ use super::AppState;
 use super::api::ApiUser;
 use super::error::{ApiError, ApiResult, AppError};
 use crate::connectors::strava;
-use crate::db::stages::NewItem;
+use crate::db::stages::{ItemState, NewItem};
 use crate::db::{self, immediate};
 use crate::{auth, time};
 
@@ -75,8 +75,9 @@ pub async fn strava_event(
                 sync_log_id: None,
                 source: "webhook",
                 item: &event.item,
+                compressed: None,
             };
-            db::stages::insert_item(&tx, &new, now)?;
+            db::stages::insert_item(&tx, &new, ItemState::Pending, now)?;
             if event.sync_soon {
                 db::connections::sync_soon(&tx, connection_id, now)?;
             }
