@@ -184,6 +184,7 @@ enum ApikeyCommand {
 }
 
 pub fn main() -> ExitCode {
+    crate::tune_allocator();
     let cli = Cli::parse();
     // The server logs a line per request; commands stay quiet unless something is wrong.
     // Migration chatter is not for people either way.

@@ -30,7 +30,7 @@ use crate::time;
 
 /// Raw items are written in transactions of this many items or bytes.
 const ITEM_BATCH: usize = 1000;
-const ITEM_BATCH_BYTES: usize = 8 << 20;
+const ITEM_BATCH_BYTES: usize = 4 << 20;
 const MEDIA_BATCH: usize = 200;
 
 #[derive(Debug, Clone, Default)]
@@ -432,10 +432,13 @@ impl Reader<'_> {
         let platform = self.target.platform.id();
         // The pure work (split, normalize, compress) is done here, on every core, while
         // the writer is busy with the previous batch.
-        let prepared = ingest::parallel_map(&items, |(item, _)| {
-            let prepared = Prepared::new(platform, &item.item_ref());
-            (prepared, db::stages::compress(&item.payload))
-        });
+        let prepared: Vec<_> = items
+            .iter()
+            .map(|(item, _)| {
+                let prepared = Prepared::new(platform, &item.item_ref());
+                (prepared, db::stages::compress(&item.payload))
+            })
+            .collect();
         let batch = Batch {
             items: items
                 .into_iter()

@@ -57,7 +57,9 @@ impl Db {
         migrate(&mut writer)?;
         // The writer never checkpoints itself: copying the WAL into the main file would
         // stall every commit that crosses the threshold. A checkpointer thread does it.
-        writer.execute_batch("PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -65536;")?;
+        writer.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
+        // An import's batch goes through some twenty statements; each prepared only once.
+        writer.set_prepared_statement_cache_capacity(64);
         Ok(Db {
             inner: Arc::new(Inner {
                 _checkpointer: Checkpointer::start(open_connection(path)?)?,
