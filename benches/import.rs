@@ -68,16 +68,12 @@ fn main() -> Result<()> {
 
     let ours = lifeboat_import(work.path(), &archive, "lifeboat-100k")?;
     report("lifeboat import", &ours.run, &ours.note);
-    breakdown(&archive, work.path())?;
     if let Some(theirs) = &theirs {
         println!(
             "  ratio lifeboat / twitter-to-sqlite: time {:.2}x, peak RSS {:.2}x",
             ours.run.wall.as_secs_f64() / theirs.wall.as_secs_f64(),
             ours.run.peak_mb / theirs.peak_mb
         );
-    }
-    if !keep {
-        std::fs::remove_file(&archive)?;
     }
 
     if big > 0 {
@@ -102,6 +98,10 @@ fn main() -> Result<()> {
             (large.run.peak_mb / ours.run.peak_mb - 1.0) * 100.0
         );
     }
+    // Last, because it holds the whole archive's items in this process: a child started
+    // after it would be charged for them (Linux counts the memory of the process that
+    // spawned a child in the child's peak RSS, through the exec).
+    breakdown(&archive, work.path())?;
     if keep {
         println!("  archives kept in {}", work.keep().display());
     }

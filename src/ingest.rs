@@ -103,7 +103,21 @@ pub struct Prepared(Result<Vec<Split>, String>);
 struct Split {
     platform_post_id: String,
     payload: String,
-    post: Result<NewPost, String>,
+    post: Result<ReadyPost, String>,
+}
+
+/// A normalized post with its engagement already serialized: that JSON is written and its
+/// tree freed by the preparing thread, not by the one holding the write lock.
+struct ReadyPost {
+    post: NewPost,
+    engagement: Option<String>,
+}
+
+impl ReadyPost {
+    fn new(mut post: NewPost) -> ReadyPost {
+        let engagement = post.engagement.take().map(|v| v.to_string());
+        ReadyPost { post, engagement }
+    }
 }
 
 impl Prepared {
@@ -114,7 +128,9 @@ impl Prepared {
             .map(|raws| {
                 raws.into_iter()
                     .map(|raw| Split {
-                        post: normalize(platform, &raw).map_err(|e| format!("{e:#}")),
+                        post: normalize(platform, &raw)
+                            .map(ReadyPost::new)
+                            .map_err(|e| format!("{e:#}")),
                         payload: Box::<str>::from(raw.payload).into_string(),
                         platform_post_id: raw.platform_post_id,
                     })
@@ -347,6 +363,7 @@ fn normalize_due_posts(c: &mut Connection, now: i64) -> Result<usize> {
                     platform_post_id: &raw.platform_post_id,
                     sync_log_id: raw.sync_log_id,
                 };
+                let post = ReadyPost::new(post);
                 store_post(&tx, &mut search_index, &target, &post, now, &mut counts)?;
                 done.push(raw.id);
             }
@@ -374,10 +391,11 @@ fn store_post(
     tx: &Connection,
     search_index: &mut SearchIndex,
     t: &Target,
-    post: &NewPost,
+    ready: &ReadyPost,
     now: i64,
     counts: &mut LogCounts,
 ) -> Result<()> {
+    let post = &ready.post;
     let key = PostKey {
         user_id: t.user_id,
         connection_id: t.connection_id,
@@ -385,7 +403,8 @@ fn store_post(
         platform: t.platform,
         platform_post_id: t.platform_post_id,
     };
-    let upserted = db::posts::upsert(tx, search_index, &key, post, !post.media.is_empty(), now)?;
+    let engagement = ready.engagement.as_deref();
+    let upserted = db::posts::upsert(tx, search_index, &key, post, engagement, now)?;
     for (position, media) in post.media.iter().enumerate() {
         let link = db::media::MediaLink {
             user_id: t.user_id,

@@ -109,16 +109,17 @@ impl SearchIndex {
 
 /// Inserts a normalized post, or updates it when the normalizer now says something else.
 /// A post without a platform date takes its place on the timeline from `now`. A new post
-/// joins `search_index`, which the caller flushes before committing.
+/// joins `search_index`, which the caller flushes before committing. `engagement` is the
+/// post's engagement as JSON text (the caller serializes it, off the write lock).
 pub fn upsert(
     conn: &Connection,
     search_index: &mut SearchIndex,
     key: &PostKey,
     post: &NewPost,
-    has_media: bool,
+    engagement: Option<&str>,
     now: i64,
 ) -> rusqlite::Result<Upserted> {
-    let engagement = post.engagement.as_ref().map(|v| v.to_string());
+    let has_media = !post.media.is_empty();
     let sort_at = post.created_at.unwrap_or(now);
     let inserted = conn
         .prepare_cached(

@@ -673,12 +673,11 @@ fn split_tweets(payload: &[u8], params: &[(&str, &str)]) -> Result<Vec<RawPost>>
         }
         Value::Object(user).to_string()
     });
-    let elements: Vec<&RawValue> =
-        serde_json::from_slice(payload).context("a tweet chunk is not a JSON array")?;
-    let mut posts = Vec::with_capacity(elements.len());
-    for (n, element) in elements.into_iter().enumerate() {
-        let (tweet, fields) = unwrap_element(element, "tweet")
-            .with_context(|| format!("element {n} of the chunk is not a tweet object"))?;
+    let objects = objects(payload, "tweet").context("a tweet chunk is not a JSON array")?;
+    let mut posts = Vec::with_capacity(objects.len());
+    for (n, object) in objects.into_iter().enumerate() {
+        let (tweet, fields) =
+            object.with_context(|| format!("element {n} of the chunk is not a tweet object"))?;
         let id = id_text(fields.id_str)
             .or_else(|| id_text(fields.id))
             .with_context(|| format!("tweet {n} of the chunk has no id"))?;
@@ -689,12 +688,11 @@ fn split_tweets(payload: &[u8], params: &[(&str, &str)]) -> Result<Vec<RawPost>>
 }
 
 fn split_likes(payload: &[u8]) -> Result<Vec<RawPost>> {
-    let elements: Vec<&RawValue> =
-        serde_json::from_slice(payload).context("a like chunk is not a JSON array")?;
-    let mut posts = Vec::with_capacity(elements.len());
-    for (n, element) in elements.into_iter().enumerate() {
-        let (like, fields) = unwrap_element(element, "like")
-            .with_context(|| format!("element {n} of the chunk is not a like object"))?;
+    let objects = objects(payload, "like").context("a like chunk is not a JSON array")?;
+    let mut posts = Vec::with_capacity(objects.len());
+    for (n, object) in objects.into_iter().enumerate() {
+        let (like, fields) =
+            object.with_context(|| format!("element {n} of the chunk is not a like object"))?;
         let id = id_text(fields.tweet_id)
             .with_context(|| format!("like {n} of the chunk has no tweetId"))?;
         posts.push(raw_post(format!("{LIKE_PREFIX}{id}"), like, None)?);
@@ -724,6 +722,33 @@ struct Element<'a> {
 
 fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
     de::IgnoredAny::deserialize(deserializer).map(|_| true)
+}
+
+/// The objects of a chunk, each unwrapped from `wrapper` and with its fields (None for an
+/// element that is not an object). The usual chunk, all `{"tweet": {...}}`, takes one
+/// pass to find the objects; a chunk with bare objects (archives before 2019) a second.
+fn objects<'a>(
+    payload: &'a [u8],
+    wrapper: &str,
+) -> serde_json::Result<Vec<Option<(&'a RawValue, Element<'a>)>>> {
+    let inner = |e: &Element<'a>| match wrapper {
+        "tweet" => e.tweet,
+        _ => e.like,
+    };
+    if let Ok(elements) = serde_json::from_slice::<Vec<Element>>(payload)
+        && elements.iter().all(|e| inner(e).is_some())
+    {
+        return Ok(elements
+            .iter()
+            .filter_map(inner)
+            .map(|object| Some((object, serde_json::from_str(object.get()).ok()?)))
+            .collect());
+    }
+    let elements: Vec<&RawValue> = serde_json::from_slice(payload)?;
+    Ok(elements
+        .into_iter()
+        .map(|element| unwrap_element(element, wrapper))
+        .collect())
 }
 
 /// The object inside an element (unwrapped from `wrapper`), with its fields.
