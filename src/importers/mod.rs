@@ -178,6 +178,14 @@ pub fn json_array_chunks(
         }
         let mut from = i;
         while i < n {
+            if in_string && !escaped {
+                // Most of an export is text inside strings: jump to its next quote or
+                // backslash instead of looking at every byte.
+                match memchr::memchr2(b'"', b'\\', &block[i..n]) {
+                    Some(at) => i += at,
+                    None => break,
+                }
+            }
             let byte = block[i];
             if in_string {
                 match (escaped, byte) {

@@ -611,13 +611,19 @@ impl MediaNames {
         if self.urls.is_empty() || !contains(chunk, b"\"media_url") {
             return;
         }
-        let Ok(elements) = serde_json::from_slice::<Vec<&RawValue>>(chunk) else {
-            return;
+        // One pass for the whole chunk; element by element only when one of them does
+        // not look like a tweet (it is skipped, the others still count).
+        let elements = match serde_json::from_slice::<Vec<ScanElement>>(chunk) {
+            Ok(elements) => elements,
+            Err(_) => match serde_json::from_slice::<Vec<&RawValue>>(chunk) {
+                Ok(raws) => raws
+                    .into_iter()
+                    .filter_map(|raw| serde_json::from_str(raw.get()).ok())
+                    .collect(),
+                Err(_) => return,
+            },
         };
-        for raw in elements {
-            let Ok(element) = serde_json::from_str::<ScanElement>(raw.get()) else {
-                continue;
-            };
+        for element in elements {
             let tweet = element.tweet.unwrap_or(ScanTweet {
                 id_str: element.id_str,
                 extended_entities: element.extended_entities,
@@ -655,7 +661,7 @@ impl MediaNames {
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
+    memchr::memmem::find(haystack, needle).is_some()
 }
 
 // ---------------------------------------------------------------------------------------
