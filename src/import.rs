@@ -20,7 +20,7 @@ use crate::app::App;
 use crate::connectors::RawItem;
 use crate::db::connections::NewConnection;
 use crate::db::media::{MediaLink, StoredFile};
-use crate::db::stages::{ItemState, NewItem};
+use crate::db::stages::{Compressed, ItemState, NewItem};
 use crate::db::sync_logs::Counts;
 use crate::db::{self, immediate};
 use crate::importers::{self, Archive, Importer, Limits, Sink};
@@ -31,7 +31,7 @@ use crate::time;
 /// Raw items are written in transactions of this many items or bytes.
 const ITEM_BATCH: usize = 1000;
 const ITEM_BATCH_BYTES: usize = 4 << 20;
-const MEDIA_BATCH: usize = 200;
+const MEDIA_BATCH: usize = 1000;
 
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -372,8 +372,9 @@ struct ReadItem {
     /// Why the export file it holds could not be read (None: an ordinary item).
     unreadable: Option<String>,
     prepared: Prepared,
-    /// The payload compressed for storage, when that makes it smaller.
-    compressed: Option<Vec<u8>>,
+    /// The payload compressed for storage, when that makes it smaller (the item's own
+    /// payload is then dropped: only the compressed bytes wait for the writer).
+    compressed: Option<Compressed>,
 }
 
 /// Shared by the two threads, for the progress display.
@@ -429,6 +430,13 @@ impl Reader<'_> {
         if items.is_empty() && media.is_empty() {
             return Ok(());
         }
+        // Files are recorded as stored only once they are on disk for good; the reader
+        // waits for the disk here, so the writer never does.
+        let paths: Vec<&str> = media.iter().map(|(_, _, f)| f.path.as_str()).collect();
+        self.app
+            .downloader
+            .make_durable(&paths)
+            .context("cannot flush imported media files to disk")?;
         let platform = self.target.platform.id();
         // The pure work (split, normalize, compress) is done here, on every core, while
         // the writer is busy with the previous batch.
@@ -443,11 +451,16 @@ impl Reader<'_> {
             items: items
                 .into_iter()
                 .zip(prepared)
-                .map(|((item, unreadable), (prepared, compressed))| ReadItem {
-                    item,
-                    unreadable,
-                    prepared,
-                    compressed,
+                .map(|((mut item, unreadable), (prepared, compressed))| {
+                    if compressed.is_some() {
+                        item.payload = Vec::new();
+                    }
+                    ReadItem {
+                        item,
+                        unreadable,
+                        prepared,
+                        compressed,
+                    }
                 })
                 .collect(),
             media,
@@ -535,15 +548,6 @@ fn write_batches(
     progress: &Progress,
 ) -> Result<()> {
     for batch in batches {
-        // Files are recorded as stored only once they are on disk for good.
-        let paths: Vec<&str> = batch
-            .media
-            .iter()
-            .map(|(_, _, f)| f.path.as_str())
-            .collect();
-        app.downloader
-            .make_durable(&paths)
-            .context("cannot flush imported media files to disk")?;
         // The reader counts media it finds already stored, so this adds to the totals.
         let mut added = Stats::default();
         app.db.write_blocking(|c| {
@@ -558,7 +562,7 @@ fn write_batches(
                     sync_log_id: Some(t.log_id),
                     source: "import",
                     item: &read.item,
-                    compressed: read.compressed.as_deref(),
+                    compressed: read.compressed.as_ref(),
                 };
                 let stored = match &read.unreadable {
                     Some(reason) => {

@@ -222,7 +222,7 @@ async fn save_page(
     let signals = api.take_signals();
     let total = api.take_total();
     let platform = api.platform().id();
-    let compressed: Vec<Option<Vec<u8>>> = page
+    let compressed: Vec<_> = page
         .iter()
         .flat_map(|p| &p.items)
         .map(|item| db::stages::compress(&item.payload))
@@ -240,7 +240,7 @@ async fn save_page(
                         sync_log_id: Some(log_id),
                         source,
                         item,
-                        compressed: compressed.as_deref(),
+                        compressed: compressed.as_ref(),
                     };
                     db::stages::insert_item(&tx, &new, ItemState::Pending, now)?;
                 }

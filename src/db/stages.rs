@@ -12,8 +12,9 @@ pub struct NewItem<'a> {
     /// sync, backfill, webhook or import
     pub source: &'a str,
     pub item: &'a RawItem,
-    /// The payload as `compress` gave it, stored instead of the bytes as they arrived.
-    pub compressed: Option<&'a [u8]>,
+    /// The payload as `compress` gave it, stored instead of `item.payload` (which may
+    /// then be empty: a caller holding many items keeps only the compressed bytes).
+    pub compressed: Option<&'a Compressed>,
 }
 
 /// Payloads smaller than this are stored as they are: too small to gain much.
@@ -21,13 +22,23 @@ const COMPRESS_FROM: usize = 16 << 10;
 
 /// The payload compressed for storage (zstd), when it is big enough to be worth it and
 /// gets smaller. Pure CPU work: callers do it before taking the write lock.
-pub fn compress(payload: &[u8]) -> Option<Vec<u8>> {
+pub fn compress(payload: &[u8]) -> Option<Compressed> {
     if payload.len() < COMPRESS_FROM {
         return None;
     }
     zstd::bulk::compress(payload, 1)
         .ok()
         .filter(|c| c.len() < payload.len())
+        .map(|bytes| Compressed {
+            bytes,
+            size: payload.len(),
+        })
+}
+
+/// A payload compressed for storage, and its size before.
+pub struct Compressed {
+    bytes: Vec<u8>,
+    size: usize,
 }
 
 /// What a new raw item is when it is stored: waiting for the pipeline, or (an import,
@@ -56,7 +67,7 @@ pub fn insert_item(
         ItemState::DeadLetter(e) => ("dead_letter", Some(e)),
     };
     let (payload, encoding, size) = match new.compressed {
-        Some(bytes) => (bytes, Some("zstd"), Some(new.item.payload.len() as i64)),
+        Some(c) => (&c.bytes[..], Some("zstd"), Some(c.size as i64)),
         None => (&new.item.payload[..], None, None),
     };
     conn.prepare_cached(
