@@ -123,8 +123,12 @@ struct Run {
     peak_mb: f64,
 }
 
-/// Runs `command` to the end; its wall time and peak RSS from `wait4`.
+/// Runs `command` to the end; its wall time and peak RSS from `wait4`. Dirty pages left by
+/// what ran before (the other importer's database, a generated archive) are flushed first,
+/// so neither run pays for the other's writes.
 fn measure(command: &mut Command) -> Result<Run> {
+    // SAFETY: sync takes no arguments and cannot fail.
+    unsafe { libc::sync() };
     let started = Instant::now();
     let child = command
         .stdin(Stdio::null())
