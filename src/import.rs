@@ -438,8 +438,9 @@ impl Reader<'_> {
             .make_durable(&paths)
             .context("cannot flush imported media files to disk")?;
         let platform = self.target.platform.id();
-        // The pure work (split, normalize, compress) is done here, on every core, while
-        // the writer is busy with the previous batch.
+        // The pure work (split, normalize, compress) is done here, while the writer stores
+        // the previous batch: one thread each keeps both cores busy, and the writer, who
+        // alone can write, sets the pace anyway.
         let prepared: Vec<_> = items
             .iter()
             .map(|(item, _)| {
