@@ -138,11 +138,6 @@ impl Prepared {
             });
         Prepared(outcome)
     }
-
-    /// Why the item could not be split, if it could not.
-    pub fn error(&self) -> Option<&str> {
-        self.0.as_ref().err().map(String::as_str)
-    }
 }
 
 /// `f` over every element of `items`, on as many threads as there are cores; the results
@@ -301,14 +296,7 @@ fn store_splits(
                 platform_post_id,
                 sync_log_id: item.sync_log_id,
             };
-            store_post(
-                tx,
-                &mut round.search_index,
-                &target,
-                post,
-                now,
-                &mut round.counts,
-            )?;
+            store_post(tx, round, &target, post, now)?;
             round.progress.posts += 1;
         }
     }
@@ -338,11 +326,11 @@ type LogCounts = HashMap<i64, Counts>;
 fn normalize_due_posts(c: &mut Connection, now: i64) -> Result<usize> {
     let tx = immediate(c)?;
     let due: Vec<ClaimedPost> = db::stages::due_posts(&tx, POST_BATCH, now)?;
-    let mut counts = LogCounts::new();
-    let mut search_index = SearchIndex::default();
-    let mut done = Vec::with_capacity(due.len());
-    for raw in &due {
-        let normalized = RawValue::from_string(raw.payload.clone())
+    let attempted = due.len();
+    let mut round = Round::default();
+    let mut done = Vec::with_capacity(attempted);
+    for raw in due {
+        let normalized = RawValue::from_string(raw.payload)
             .context("raw post is not JSON")
             .and_then(|payload| {
                 normalize(
@@ -363,18 +351,15 @@ fn normalize_due_posts(c: &mut Connection, now: i64) -> Result<usize> {
                     platform_post_id: &raw.platform_post_id,
                     sync_log_id: raw.sync_log_id,
                 };
-                let post = ReadyPost::new(post);
-                store_post(&tx, &mut search_index, &target, &post, now, &mut counts)?;
+                store_post(&tx, &mut round, &target, &ReadyPost::new(post), now)?;
                 done.push(raw.id);
             }
             Err(e) => queue::fail(&tx, Stage::Posts, raw.id, &format!("{e:#}"), now)?,
         }
     }
     queue::complete(&tx, Stage::Posts, &done, now)?;
-    add_counts(&tx, &counts)?;
-    search_index.flush(&tx)?;
-    tx.commit()?;
-    Ok(due.len())
+    round.finish(tx)?;
+    Ok(attempted)
 }
 
 /// Where a normalized post goes.
@@ -389,11 +374,10 @@ struct Target<'a> {
 
 fn store_post(
     tx: &Connection,
-    search_index: &mut SearchIndex,
+    round: &mut Round,
     t: &Target,
     ready: &ReadyPost,
     now: i64,
-    counts: &mut LogCounts,
 ) -> Result<()> {
     let post = &ready.post;
     let key = PostKey {
@@ -404,7 +388,7 @@ fn store_post(
         platform_post_id: t.platform_post_id,
     };
     let engagement = ready.engagement.as_deref();
-    let upserted = db::posts::upsert(tx, search_index, &key, post, engagement, now)?;
+    let upserted = db::posts::upsert(tx, &mut round.search_index, &key, post, engagement, now)?;
     for (position, media) in post.media.iter().enumerate() {
         let link = db::media::MediaLink {
             user_id: t.user_id,
@@ -417,7 +401,7 @@ fn store_post(
         db::media::link(tx, upserted.id(), position, &link, now)?;
     }
     if let Some(log) = t.sync_log_id {
-        let c = counts.entry(log).or_default();
+        let c = round.counts.entry(log).or_default();
         match upserted {
             Upserted::Created(_) => c.posts_created += 1,
             Upserted::Updated(_) => c.posts_updated += 1,

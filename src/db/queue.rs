@@ -123,23 +123,6 @@ pub fn fail(
     Ok(())
 }
 
-/// Straight to the dead letters: a raw item that is known to be unreadable.
-pub fn dead_letter_item(
-    conn: &Connection,
-    connection_id: i64,
-    external_id: &str,
-    reason: &str,
-    now: i64,
-) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "UPDATE ingested_items SET status = 'dead_letter', attempts = attempts + 1,
-             last_error = ?3, updated_at = ?4
-         WHERE connection_id = ?1 AND external_id = ?2",
-    )?
-    .execute(params![connection_id, external_id, reason, now])?;
-    Ok(())
-}
-
 /// The failed raw items and raw posts of one sync (an import), to the dead letters now.
 /// Returns how many rows of this sync are dead letters in all.
 pub fn dead_letter_failed_for_sync(

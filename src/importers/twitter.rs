@@ -785,18 +785,16 @@ fn id_text(value: Option<&RawValue>) -> Option<String> {
 /// A raw post of an object from the export: its JSON text without the export's
 /// indentation, with `extra` (a field name and its JSON text) added first when given.
 fn raw_post(id: String, object: &RawValue, extra: Option<(&str, &str)>) -> Result<RawPost> {
-    let mut text = String::with_capacity(object.get().len() + 64);
-    if let Some((name, value)) = extra {
-        text.push_str(&format!("{{\"{name}\":{value}"));
-        let body = minified_json(object.get());
-        let rest = &body[1..];
-        if !rest.starts_with('}') {
-            text.push(',');
+    let body = minified_json(object.get());
+    let text = match extra {
+        None => body,
+        Some((name, value)) => {
+            // `{` + the extra field + the object's own fields (none: its `}`).
+            let rest = &body[1..];
+            let comma = if rest.starts_with('}') { "" } else { "," };
+            format!("{{\"{name}\":{value}{comma}{rest}")
         }
-        text.push_str(rest);
-    } else {
-        text.push_str(&minified_json(object.get()));
-    }
+    };
     let payload = RawValue::from_string(text).context("a raw post is not JSON")?;
     Ok(RawPost {
         platform_post_id: id,
