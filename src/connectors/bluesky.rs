@@ -403,9 +403,7 @@ async fn fetch_page(ctx: &FetchContext<'_>, cursor: Option<&str>) -> Result<Page
     let did = session.account.clone().unwrap_or(identifier);
     let pds = session.service.clone().unwrap_or(login);
 
-    let mut position: Position = cursor
-        .and_then(|c| serde_json::from_str(c).ok())
-        .unwrap_or_default();
+    let mut position: Position = super::position(cursor);
     if position.did.as_deref() != Some(did.as_str()) {
         position = Position {
             did: Some(did.clone()),
@@ -487,13 +485,7 @@ async fn fetch_page(ctx: &FetchContext<'_>, cursor: Option<&str>) -> Result<Page
     } else {
         Vec::new()
     };
-    Ok(Page {
-        items,
-        cursor: Some(serde_json::to_string(&position).expect("position serializes")),
-        done,
-        backfill,
-        note: None,
-    })
+    Ok(Page::at(items, &position, done, backfill))
 }
 
 #[cfg(test)]

@@ -103,9 +103,7 @@ struct Cursor {
 impl Cursor {
     /// A cursor we cannot read costs one unconditional GET, nothing more, so it is not an error.
     fn parse(cursor: Option<&str>) -> Cursor {
-        cursor
-            .and_then(|c| serde_json::from_str(c).ok())
-            .unwrap_or_default()
+        super::position(cursor)
     }
 
     fn to_json(&self) -> String {

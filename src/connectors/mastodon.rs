@@ -245,9 +245,7 @@ struct List {
 }
 
 async fn fetch_page(ctx: &FetchContext<'_>, cursor: Option<&str>) -> Result<Page, FetchError> {
-    let mut position: Position = cursor
-        .and_then(|c| serde_json::from_str(c).ok())
-        .unwrap_or_default();
+    let mut position: Position = super::position(cursor);
     let base = ctx.base()?;
     let account = match position.account.clone() {
         Some(account) => account,
@@ -317,13 +315,7 @@ async fn fetch_page(ctx: &FetchContext<'_>, cursor: Option<&str>) -> Result<Page
         })
         .into_iter()
         .collect();
-    Ok(Page {
-        items,
-        cursor: Some(serde_json::to_string(&position).expect("position serializes")),
-        done,
-        backfill,
-        note: None,
-    })
+    Ok(Page::at(items, &position, done, backfill))
 }
 
 /// An answer worth keeping: (its URL, its body). None for an empty page.

@@ -18,6 +18,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -175,6 +176,27 @@ pub struct Page {
     pub backfill: bool,
     /// A person-readable note for the sync log ("feed unchanged (304)").
     pub note: Option<String>,
+}
+
+impl Page {
+    /// A page whose cursor is the connector's own `position`, stored as JSON.
+    pub fn at(items: Vec<RawItem>, position: &impl Serialize, done: bool, backfill: bool) -> Page {
+        Page {
+            items,
+            cursor: Some(serde_json::to_string(position).expect("position serializes")),
+            done,
+            backfill,
+            note: None,
+        }
+    }
+}
+
+/// The position a `Page::at` cursor holds; none, or one this version cannot read, starts
+/// from scratch.
+pub fn position<P: DeserializeOwned + Default>(cursor: Option<&str>) -> P {
+    cursor
+        .and_then(|c| serde_json::from_str(c).ok())
+        .unwrap_or_default()
 }
 
 /// A raw payload exactly as it arrived, kept forever in `ingested_items`.

@@ -200,9 +200,7 @@ struct Position {
 }
 
 async fn fetch_page(ctx: &FetchContext<'_>, cursor: Option<&str>) -> Result<Page, FetchError> {
-    let mut position: Position = cursor
-        .and_then(|c| serde_json::from_str(c).ok())
-        .unwrap_or_default();
+    let mut position: Position = super::position(cursor);
     let base = ctx.base()?;
     let name = match position.name.clone() {
         Some(name) => name,
@@ -301,13 +299,7 @@ async fn fetch_page(ctx: &FetchContext<'_>, cursor: Option<&str>) -> Result<Page
             payload: page.body,
         }]
     };
-    Ok(Page {
-        items,
-        cursor: Some(serde_json::to_string(&position).expect("position serializes")),
-        done,
-        backfill,
-        note: None,
-    })
+    Ok(Page::at(items, &position, done, backfill))
 }
 
 /// `new` first, then the older ones not in it, at most `max`.

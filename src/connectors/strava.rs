@@ -136,9 +136,7 @@ async fn fetch_activities(
     ctx: &FetchContext<'_>,
     cursor: Option<&str>,
 ) -> Result<Page, FetchError> {
-    let mut position: Position = cursor
-        .and_then(|c| serde_json::from_str(c).ok())
-        .unwrap_or_default();
+    let mut position: Position = super::position(cursor);
     let url = format!("{}/athlete/activities", ctx.base()?);
     let backfill = !position.backfilled;
     let mut query: Vec<(&str, String)> = vec![("per_page", PER_PAGE.to_string())];
@@ -213,11 +211,8 @@ async fn fetch_activities(
         }]
     };
     Ok(Page {
-        items,
-        cursor: Some(serde_json::to_string(&position).expect("position serializes")),
-        done,
-        backfill,
         note,
+        ..Page::at(items, &position, done, backfill)
     })
 }
 

@@ -126,9 +126,7 @@ struct Position {
 }
 
 async fn fetch_page(ctx: &FetchContext<'_>, cursor: Option<&str>) -> Result<Page, FetchError> {
-    let mut position: Position = cursor
-        .and_then(|c| serde_json::from_str(c).ok())
-        .unwrap_or_default();
+    let mut position: Position = super::position(cursor);
     let base = ctx.base()?;
     let blog = match position.blog.clone() {
         Some(blog) => blog,
@@ -193,13 +191,7 @@ async fn fetch_page(ctx: &FetchContext<'_>, cursor: Option<&str>) -> Result<Page
             payload: page.body,
         }]
     };
-    Ok(Page {
-        items,
-        cursor: Some(serde_json::to_string(&position).expect("position serializes")),
-        done,
-        backfill,
-        note: None,
-    })
+    Ok(Page::at(items, &position, done, backfill))
 }
 
 /// The account's primary blog (`/v2/user/info`).

@@ -187,9 +187,7 @@ impl Position {
 }
 
 async fn fetch_page(ctx: &FetchContext<'_>, cursor: Option<&str>) -> Result<Page, FetchError> {
-    let mut position: Position = cursor
-        .and_then(|c| serde_json::from_str(c).ok())
-        .unwrap_or_default();
+    let mut position: Position = super::position(cursor);
     let base = ctx.base()?;
     let step = position.step;
     let mut plain = position.plain;
@@ -280,13 +278,7 @@ async fn fetch_page(ctx: &FetchContext<'_>, cursor: Option<&str>) -> Result<Page
         list.page = Some(page + 1);
     }
     position.plain = plain;
-    Ok(Page {
-        items,
-        cursor: Some(serde_json::to_string(&position).expect("position serializes")),
-        done,
-        backfill,
-        note: None,
-    })
+    Ok(Page::at(items, &position, done, backfill))
 }
 
 /// One list request, at `/wp-json/wp/v2/{list}` or, on a site with plain permalinks, at

@@ -143,9 +143,7 @@ struct PageInfo {
 }
 
 async fn fetch_uploads(ctx: &FetchContext<'_>, cursor: Option<&str>) -> Result<Page, FetchError> {
-    let mut position: Position = cursor
-        .and_then(|c| serde_json::from_str(c).ok())
-        .unwrap_or_default();
+    let mut position: Position = super::position(cursor);
     let base = ctx.base()?;
     let uploads = match position.uploads.clone() {
         Some(uploads) => uploads,
@@ -237,13 +235,7 @@ async fn fetch_uploads(ctx: &FetchContext<'_>, cursor: Option<&str>) -> Result<P
     if done && let Some(time) = position.newest_time.take() {
         position.stop_time = Some(time);
     }
-    Ok(Page {
-        items,
-        cursor: Some(serde_json::to_string(&position).expect("position serializes")),
-        done,
-        backfill,
-        note: None,
-    })
+    Ok(Page::at(items, &position, done, backfill))
 }
 
 /// A 403 for an exhausted quota means "wait until the quota resets", not "reconnect".
