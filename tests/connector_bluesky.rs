@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use common::imports::{collect, fixture, raw_posts};
 use common::site::{Req, Route, Site};
-use common::{add_user, cli, connect, db, query_i64};
+use common::{add_user, cli, connect, db, query_i64, status_and_error};
 use lifeboat::importers::bluesky::{self as export, Bluesky as Export};
 use serde_json::{Value, json};
 
@@ -385,21 +385,6 @@ fn posts(dir: &Path, kind: Option<&str>) -> i64 {
         dir,
         &format!("SELECT COUNT(*) FROM posts WHERE platform = 'bluesky'{filter}"),
     )
-}
-
-fn status_and_error(dir: &Path, id: i64) -> (String, String) {
-    db(dir)
-        .query_row(
-            &format!("SELECT status, last_error FROM connections WHERE id = {id}"),
-            [],
-            |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get::<_, Option<String>>(1)?.unwrap_or_default(),
-                ))
-            },
-        )
-        .unwrap()
 }
 
 /// A data directory with Alice and her Bluesky connection to the fake login server.

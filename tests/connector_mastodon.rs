@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::oauth::{FakeAuth, connect};
 use common::site::{Req, Route, Site};
-use common::{Server, db, query_i64, query_text, sync, sync_ok};
+use common::{Server, db, query_i64, query_text, status_and_error, sync, sync_ok};
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "correct horse battery";
@@ -602,13 +602,8 @@ async fn registration_backfill_incremental_and_faults() {
     fake.auth.expire_all();
     fake.auth.refuse_refresh();
     assert!(!sync(dir, id).status.success());
-    let (status, error): (String, String) = db(dir)
-        .query_row(
-            &format!("SELECT status, last_error FROM connections WHERE id = {id}"),
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
+    let (status, error) = status_and_error(dir, id);
+    assert!(!error.is_empty(), "a reconnect says why");
     assert_eq!(status, "reconnect", "{error}");
     assert_eq!(posts(dir, id), 1101);
 }

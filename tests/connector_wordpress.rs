@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use common::site::{Req, Route, Site};
-use common::{Server, add_user, connect, db, query_i64, query_text, sync, sync_ok};
+use common::{
+    Server, add_user, connect, db, query_i64, query_text, status_and_error, sync, sync_ok,
+};
 use serde_json::{Value, json};
 
 const OWNER: &str = "alice";
@@ -447,21 +449,6 @@ fn articles(dir: &Path) -> i64 {
 
 fn hits(fake: &Fake, list: &str) -> usize {
     fake.site.hits(&format!("/wp-json/wp/v2/{list}"))
-}
-
-fn status_and_error(dir: &Path, id: i64) -> (String, String) {
-    db(dir)
-        .query_row(
-            &format!("SELECT status, last_error FROM connections WHERE id = {id}"),
-            [],
-            |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get::<_, Option<String>>(1)?.unwrap_or_default(),
-                ))
-            },
-        )
-        .unwrap()
 }
 
 /// A data directory with Alice and her WordPress connection to the fake site.

@@ -703,6 +703,22 @@ pub fn query_text(dir: &Path, sql: &str) -> String {
     db(dir).query_row(sql, [], |r| r.get(0)).expect(sql)
 }
 
+/// A connection's status and last error ("" when there is none).
+pub fn status_and_error(dir: &Path, id: i64) -> (String, String) {
+    db(dir)
+        .query_row(
+            &format!("SELECT status, last_error FROM connections WHERE id = {id}"),
+            [],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                ))
+            },
+        )
+        .unwrap()
+}
+
 /// `lifeboat sync --connection ID` (posts only; media left to a server).
 pub fn sync(dir: &Path, id: i64) -> Output {
     cli(dir, &["sync", "--connection", &id.to_string()], None)
