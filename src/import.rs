@@ -6,6 +6,7 @@
 //! Everything an import writes is idempotent: importing the same export again adds
 //! nothing, and importing it again after a crash or a cut-off upload finishes the job.
 
+use std::collections::HashSet;
 use std::io::Read;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -200,6 +201,7 @@ fn run_inner(
         items: Vec::new(),
         item_bytes: 0,
         media: Vec::new(),
+        media_urls: HashSet::new(),
         skipped: Vec::new(),
         sender: Some(sender),
         progress: &progress,
@@ -407,6 +409,8 @@ struct Reader<'a> {
     items: Vec<(RawItem, Option<String>)>,
     item_bytes: usize,
     media: Vec<(String, Option<String>, crate::media::DownloadedFile)>,
+    /// The URLs in `media`, so a file named twice in one batch is stored once.
+    media_urls: HashSet<String>,
     skipped: Vec<Skipped>,
     sender: Option<SyncSender<Batch>>,
     progress: &'a Progress<'a>,
@@ -426,6 +430,7 @@ impl Reader<'_> {
     fn flush(&mut self) -> Result<()> {
         let items = std::mem::take(&mut self.items);
         let media = std::mem::take(&mut self.media);
+        self.media_urls.clear();
         self.item_bytes = 0;
         if items.is_empty() && media.is_empty() {
             return Ok(());
@@ -509,7 +514,7 @@ impl Sink for Reader<'_> {
             .app
             .db
             .read_blocking(|c| Ok(db::media::is_stored(c, t.user_id, t.platform.id(), url)?))?;
-        if known || self.media.iter().any(|(u, _, _)| u == url) {
+        if known || !self.media_urls.insert(url.to_string()) {
             self.progress
                 .stats
                 .lock()

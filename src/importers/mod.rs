@@ -81,43 +81,6 @@ pub trait Sink {
     fn unreadable(&mut self, entry_path: &str, reason: &str, payload: Vec<u8>) -> Result<()>;
 }
 
-/// JSON text without the whitespace between tokens (exports are pretty-printed; a raw
-/// post keeps its content, not the export's indentation). `text` must be valid JSON.
-pub fn minified_json(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = String::with_capacity(text.len());
-    let mut at = 0;
-    while at < bytes.len() {
-        match bytes[at] {
-            b' ' | b'\t' | b'\n' | b'\r' => at += 1,
-            b'"' => {
-                // A string, copied whole: its end is the first quote not escaped.
-                let mut end = at + 1;
-                while let Some(found) = memchr::memchr2(b'"', b'\\', &bytes[end..]) {
-                    end += found + 1;
-                    if bytes[end - 1] == b'"' {
-                        break;
-                    }
-                    end += 1; // the escaped character
-                }
-                let end = end.min(bytes.len());
-                out.push_str(&text[at..end]);
-                at = end;
-            }
-            _ => {
-                // Tokens up to the next string or whitespace, copied whole.
-                let end = bytes[at..]
-                    .iter()
-                    .position(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'"'))
-                    .map_or(bytes.len(), |n| at + n);
-                out.push_str(&text[at..end]);
-                at = end;
-            }
-        }
-    }
-    out
-}
-
 /// The content type of a raw item that holds an unreadable export file.
 pub const UNREADABLE: &str = "application/vnd.lifeboat.unreadable";
 
@@ -142,6 +105,8 @@ pub fn json_array_chunks(
     let mut buffer: Vec<u8> = vec![b'['];
     let (mut in_chunk, mut emitted, mut offset) = (0usize, 0usize, 0u64);
     let mut element_open = false;
+    // Whether the last token outside a string was a number or literal.
+    let mut after_literal = false;
     let mut send = |buffer: &mut Vec<u8>, n: &mut usize, offset: u64| -> Result<()> {
         buffer.push(b']');
         if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(buffer) {
@@ -194,10 +159,22 @@ pub fn json_array_chunks(
                     (false, b'"') => in_string = false,
                     _ => {}
                 }
+            } else if is_space(byte) && !after_literal {
+                // Whitespace between tokens is the export's formatting, not its content:
+                // left out, every later pass over the chunk has a third less to read.
+                // (Kept after a number or literal, so that `[1 2]` stays an error.)
+                buffer.extend_from_slice(&block[from..i]);
+                i += block[i..n]
+                    .iter()
+                    .position(|&b| !is_space(b))
+                    .unwrap_or(n - i);
+                from = i;
+                continue;
             } else if depth == 0 && (byte == b',' || byte == b']') {
                 // The end of a top-level element (or of the array).
                 buffer.extend_from_slice(&block[from..i]);
                 from = i + 1;
+                after_literal = false;
                 if element_open {
                     in_chunk += 1;
                     element_open = false;
@@ -212,22 +189,25 @@ pub fn json_array_chunks(
                 if last {
                     return Ok(());
                 }
-            } else {
+            } else if !is_space(byte) {
                 match byte {
                     b'"' => in_string = true,
                     b'{' | b'[' => depth += 1,
                     b'}' | b']' => depth = depth.saturating_sub(1),
                     _ => {}
                 }
-                if !byte.is_ascii_whitespace() {
-                    element_open = true;
-                }
+                element_open = true;
+                after_literal = byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'-' | b'+');
             }
             i += 1;
         }
         buffer.extend_from_slice(&block[from..n]);
         offset += n as u64;
     }
+}
+
+fn is_space(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\t' | b'\n' | b'\r')
 }
 
 /// The importer for an export: forced by `platform`, else detected.
@@ -324,21 +304,21 @@ impl Sink for Collected {
 
 #[cfg(test)]
 mod tests {
-    use super::{json_array_chunks, minified_json};
+    use super::json_array_chunks;
 
     #[test]
-    fn minifying_keeps_strings_and_drops_indentation() {
-        let pretty = "{\n  \"tweet\" : {\n    \"full_text\" : \"two  spaces, a \\\"quote\\\" and \\\\\",\n    \"id\" : 12345678901234567890,\n    \"tags\" : [ \"a b\", true, null ],\n    \"é\" : \"ü\\n\"\n  }\n}\n";
-        let minified = minified_json(pretty);
+    fn chunks_leave_out_the_whitespace_between_tokens() {
+        let pretty = "window.YTD.tweets.part0 = [ {\n  \"tweet\" : {\n    \"full_text\" : \"two  spaces, a \\\"quote\\\" and \\\\\",\n    \"id\" : 12345678901234567890 ,\n    \"tags\" : [ \"a b\", true, null ],\n    \"é\" : \"ü\\n\"\n  }\n}\n, { }\r\n\t]";
+        let got = chunks(pretty, 10).unwrap();
         assert_eq!(
-            minified,
-            r#"{"tweet":{"full_text":"two  spaces, a \"quote\" and \\","id":12345678901234567890,"tags":["a b",true,null],"é":"ü\n"}}"#
+            got,
+            [
+                r#"[{"tweet":{"full_text":"two  spaces, a \"quote\" and \\","id":12345678901234567890 ,"tags":["a b",true,null ],"é":"ü\n"}},{}]"#
+            ]
         );
-        let a: serde_json::Value = serde_json::from_str(pretty).unwrap();
-        let b: serde_json::Value = serde_json::from_str(&minified).unwrap();
-        assert_eq!(a, b);
-        assert_eq!(minified_json("[]"), "[]");
-        assert_eq!(minified_json(" \"\" "), "\"\"");
+        // Whitespace after a number or literal stays, so tokens never run together.
+        assert!(chunks("[[1 2]]", 10).is_err());
+        assert!(chunks("[true false]", 10).is_err());
     }
 
     fn chunks(text: &str, size: usize) -> anyhow::Result<Vec<String>> {

@@ -26,9 +26,7 @@ use serde::de::{self, Deserializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
-use super::{
-    Archive, Entry, Importer, Sink, chunk_id, json_array_chunks, media_kind, minified_json,
-};
+use super::{Archive, Entry, Importer, Sink, chunk_id, json_array_chunks, media_kind};
 use crate::connectors::{Codec, ItemRef, MediaRef, NewPost, RawItem, RawPost};
 use crate::platform::Platform;
 use crate::text::decode_entities;
@@ -782,20 +780,24 @@ fn id_text(value: Option<&RawValue>) -> Option<String> {
     (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then(|| text.to_string())
 }
 
-/// A raw post of an object from the export: its JSON text without the export's
-/// indentation, with `extra` (a field name and its JSON text) added first when given.
+/// A raw post of an object from the export: its JSON text as the chunk has it (without
+/// the export's indentation, see `json_array_chunks`), with `extra` (a field name and its
+/// JSON text) added first when given.
 fn raw_post(id: String, object: &RawValue, extra: Option<(&str, &str)>) -> Result<RawPost> {
-    let body = minified_json(object.get());
-    let text = match extra {
-        None => body,
+    let payload = match extra {
+        None => object.to_owned(),
         Some((name, value)) => {
             // `{` + the extra field + the object's own fields (none: its `}`).
-            let rest = &body[1..];
-            let comma = if rest.starts_with('}') { "" } else { "," };
-            format!("{{\"{name}\":{value}{comma}{rest}")
+            let rest = &object.get()[1..];
+            let comma = if rest.trim_start().starts_with('}') {
+                ""
+            } else {
+                ","
+            };
+            let text = format!("{{\"{name}\":{value}{comma}{rest}");
+            RawValue::from_string(text).context("a raw post is not JSON")?
         }
     };
-    let payload = RawValue::from_string(text).context("a raw post is not JSON")?;
     Ok(RawPost {
         platform_post_id: id,
         payload,
