@@ -112,7 +112,11 @@ pub fn json_array_chunks(
         if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(buffer) {
             bail!("not valid JSON in the elements after byte {offset}: {e}");
         }
-        emit(*n, std::mem::replace(buffer, vec![b'[']))?;
+        // The next chunk is about as big: growing it from nothing would copy it over and
+        // over and fault in fresh pages each time.
+        let mut next = Vec::with_capacity(buffer.len() + buffer.len() / 8);
+        next.push(b'[');
+        emit(*n, std::mem::replace(buffer, next))?;
         *n += 1;
         Ok(())
     };
