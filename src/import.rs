@@ -435,13 +435,6 @@ impl Reader<'_> {
         if items.is_empty() && media.is_empty() {
             return Ok(());
         }
-        // Files are recorded as stored only once they are on disk for good; the reader
-        // waits for the disk here, so the writer never does.
-        let paths: Vec<&str> = media.iter().map(|(_, _, f)| f.path.as_str()).collect();
-        self.app
-            .downloader
-            .make_durable(&paths)
-            .context("cannot flush imported media files to disk")?;
         let platform = self.target.platform.id();
         // The pure work (split, normalize, compress) is done here, while the writer stores
         // the previous batch: one thread each keeps both cores busy, and the writer, who
@@ -554,6 +547,17 @@ fn write_batches(
     progress: &Progress,
 ) -> Result<()> {
     for batch in batches {
+        // Files are recorded as stored only once they are on disk for good. The writer
+        // waits for the disk, not the reader: media files come after the posts that name
+        // them, so by then the writer has little else to do, and the reader a lot.
+        let paths: Vec<&str> = batch
+            .media
+            .iter()
+            .map(|(_, _, f)| f.path.as_str())
+            .collect();
+        app.downloader
+            .make_durable(&paths)
+            .context("cannot flush imported media files to disk")?;
         // The reader counts media it finds already stored, so this adds to the totals.
         let mut added = Stats::default();
         app.db.write_blocking(|c| {

@@ -130,7 +130,11 @@ impl Archive {
 
     fn open_zip(&mut self, path: &Path) -> Result<()> {
         let file = File::open(path).with_context(|| format!("cannot read {}", self.display))?;
-        let mut zip = zip::ZipArchive::new(BufReader::new(file)).map_err(|e| {
+        // Listing the entries reads each one's local header after a seek, which empties
+        // the buffer: a small one reads 1 KB per entry instead of 8 (an export holds
+        // thousands of files). Entries' contents are read in larger pieces, past it.
+        let file = BufReader::with_capacity(1024, file);
+        let mut zip = zip::ZipArchive::new(file).map_err(|e| {
             anyhow::anyhow!(
                 "{} is a damaged or truncated zip archive ({e}); download the export again",
                 self.display
