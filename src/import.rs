@@ -29,9 +29,11 @@ use crate::ingest::{self, Prepared};
 use crate::platform::Platform;
 use crate::time;
 
-/// Raw items are written in transactions of this many items or bytes.
+/// Raw items are written in transactions of this many items or bytes. The first batches
+/// are smaller, so the writer starts soon after the import does.
 const ITEM_BATCH: usize = 1000;
 const ITEM_BATCH_BYTES: usize = 4 << 20;
+const FIRST_BATCH_BYTES: usize = 1 << 20;
 const MEDIA_BATCH: usize = 1000;
 
 #[derive(Debug, Clone, Default)]
@@ -200,6 +202,7 @@ fn run_inner(
         target: &target,
         items: Vec::new(),
         item_bytes: 0,
+        batch_limit: FIRST_BATCH_BYTES,
         media: Vec::new(),
         media_urls: HashSet::new(),
         skipped: Vec::new(),
@@ -408,6 +411,8 @@ struct Reader<'a> {
     /// Raw items, each with the reason it is unreadable (None: an ordinary item).
     items: Vec<(RawItem, Option<String>)>,
     item_bytes: usize,
+    /// How many bytes of items the batch may hold (growing to `ITEM_BATCH_BYTES`).
+    batch_limit: usize,
     media: Vec<(String, Option<String>, crate::media::DownloadedFile)>,
     /// The URLs in `media`, so a file named twice in one batch is stored once.
     media_urls: HashSet<String>,
@@ -421,7 +426,7 @@ impl Reader<'_> {
     fn push(&mut self, item: RawItem, unreadable: Option<String>) -> Result<()> {
         self.item_bytes += item.payload.len();
         self.items.push((item, unreadable));
-        if self.items.len() >= ITEM_BATCH || self.item_bytes >= ITEM_BATCH_BYTES {
+        if self.items.len() >= ITEM_BATCH || self.item_bytes >= self.batch_limit {
             self.flush()?;
         }
         Ok(())
@@ -432,6 +437,7 @@ impl Reader<'_> {
         let media = std::mem::take(&mut self.media);
         self.media_urls.clear();
         self.item_bytes = 0;
+        self.batch_limit = (self.batch_limit * 2).min(ITEM_BATCH_BYTES);
         if items.is_empty() && media.is_empty() {
             return Ok(());
         }
