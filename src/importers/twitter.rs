@@ -677,31 +677,41 @@ fn split_tweets(payload: &[u8], params: &[(&str, &str)]) -> Result<Vec<RawPost>>
         }
         Value::Object(user).to_string()
     });
-    let objects = objects(payload, "tweet").context("a tweet chunk is not a JSON array")?;
-    let mut posts = Vec::with_capacity(objects.len());
-    for (n, object) in objects.into_iter().enumerate() {
-        let (tweet, fields) =
-            object.with_context(|| format!("element {n} of the chunk is not a tweet object"))?;
+    split_objects(payload, "tweet", |n, tweet, fields| {
         let id = id_text(fields.id_str)
             .or_else(|| id_text(fields.id))
             .with_context(|| format!("tweet {n} of the chunk has no id"))?;
         let user = user.as_deref().filter(|_| !fields.user);
-        posts.push(raw_post(id, tweet, user.map(|u| ("user", u)))?);
-    }
-    Ok(posts)
+        raw_post(id, tweet, user.map(|u| ("user", u)))
+    })
 }
 
 fn split_likes(payload: &[u8]) -> Result<Vec<RawPost>> {
-    let objects = objects(payload, "like").context("a like chunk is not a JSON array")?;
-    let mut posts = Vec::with_capacity(objects.len());
-    for (n, object) in objects.into_iter().enumerate() {
-        let (like, fields) =
-            object.with_context(|| format!("element {n} of the chunk is not a like object"))?;
+    split_objects(payload, "like", |n, like, fields| {
         let id = id_text(fields.tweet_id)
             .with_context(|| format!("like {n} of the chunk has no tweetId"))?;
-        posts.push(raw_post(format!("{LIKE_PREFIX}{id}"), like, None)?);
-    }
-    Ok(posts)
+        raw_post(format!("{LIKE_PREFIX}{id}"), like, None)
+    })
+}
+
+/// The raw posts of a chunk of `wrapper` objects (`tweet`, `like`), each made by `post`
+/// from the object's number in the chunk, its text and its fields.
+fn split_objects(
+    payload: &[u8],
+    wrapper: &str,
+    post: impl Fn(usize, &RawValue, &Element) -> Result<RawPost>,
+) -> Result<Vec<RawPost>> {
+    let objects = objects(payload, wrapper)
+        .with_context(|| format!("a {wrapper} chunk is not a JSON array"))?;
+    objects
+        .into_iter()
+        .enumerate()
+        .map(|(n, object)| {
+            let (object, fields) = object
+                .with_context(|| format!("element {n} of the chunk is not a {wrapper} object"))?;
+            post(n, object, &fields)
+        })
+        .collect()
 }
 
 /// What split needs of an element of a chunk (`{"tweet": {...}}`, `{"like": {...}}`, or
