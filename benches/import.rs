@@ -257,8 +257,9 @@ fn sqlite_scalar(db: &Path, sql: &str) -> i64 {
 /// `json_array_chunks` alone over `data/tweets.js` (the shared streaming parser); the
 /// Twitter importer reading the whole archive into a sink that keeps nothing (no
 /// database, no media store); its codec splitting and normalizing every raw item on one
-/// thread; and the shared media store copying, hashing and fsyncing every media file.
-/// The rest of `lifeboat import` is the shared pipeline (stage tables, posts, FTS).
+/// thread (`split_normalized`, as the pipeline does); and the shared media store copying,
+/// hashing and fsyncing every media file. The rest of `lifeboat import` is the shared
+/// pipeline (stage tables, posts, FTS).
 fn breakdown(archive: &Path, work: &Path) -> Result<()> {
     use lifeboat::connectors::{Codec, ItemRef};
     use lifeboat::importers::{Archive, Importer, Limits, json_array_chunks, twitter::Twitter};
@@ -291,8 +292,8 @@ fn breakdown(archive: &Path, work: &Path) -> Result<()> {
             source_url: None,
             payload,
         };
-        for raw in Twitter.split(&item)? {
-            Twitter.normalize(&raw)?;
+        for raw in Twitter.split_normalized(&item)? {
+            raw.post?;
             posts += 1;
         }
     }

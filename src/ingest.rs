@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 use rusqlite::Connection;
 use serde_json::value::RawValue;
 
-use crate::connectors::{self, Codec, ItemRef, NewPost, RawPost};
+use crate::connectors::{self, Codec, ItemRef, NewPost, Normalized, RawPost};
 use crate::db::posts::{PostKey, SearchIndex, Upserted};
 use crate::db::queue::{self, Stage};
 use crate::db::stages::{ClaimedItem, ClaimedPost, ItemKey, ItemState, NewItem};
@@ -123,15 +123,13 @@ impl ReadyPost {
 impl Prepared {
     /// Splits `item` (a raw item of `platform`) and normalizes its raw posts.
     pub fn new(platform: &str, item: &ItemRef) -> Prepared {
-        let outcome = split(platform, item)
+        let outcome = split_normalized(platform, item)
             .map_err(|e| format!("{e:#}"))
             .map(|raws| {
                 raws.into_iter()
                     .map(|raw| Split {
-                        post: normalize(platform, &raw)
-                            .map(ReadyPost::new)
-                            .map_err(|e| format!("{e:#}")),
-                        payload: Box::<str>::from(raw.payload).into_string(),
+                        post: raw.post.map(ReadyPost::new).map_err(|e| format!("{e:#}")),
+                        payload: raw.payload,
                         platform_post_id: raw.platform_post_id,
                     })
                     .collect()
@@ -309,11 +307,11 @@ fn codec_for(platform: &str) -> Result<&'static dyn Codec> {
         .with_context(|| format!("no connector or importer reads {platform} data"))
 }
 
-fn split(platform: &str, item: &ItemRef) -> Result<Vec<RawPost>> {
+fn split_normalized(platform: &str, item: &ItemRef) -> Result<Vec<Normalized>> {
     if item.content_type == crate::importers::UNREADABLE {
         anyhow::bail!("a file of the export that could not be read (kept as it was)");
     }
-    codec_for(platform)?.split(item)
+    codec_for(platform)?.split_normalized(item)
 }
 
 fn normalize(platform: &str, raw: &RawPost) -> Result<NewPost> {

@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use common::imports::*;
-use lifeboat::connectors::{Codec, ItemRef, NewPost};
+use lifeboat::connectors::{Codec, ItemRef, NewPost, split_then_normalize};
 use lifeboat::importers::{Archive, Collected, Importer, Limits, twitter::Twitter};
 
 const SAMPLE: &str = "twitter/milahu104-2026";
@@ -701,4 +701,82 @@ fn split_rejects_what_is_not_a_tweet_chunk() {
         ))
         .unwrap();
     assert_eq!(raws[0].platform_post_id, "1500000000000000001");
+}
+
+/// `split_normalized` (one parse of each tweet) gives what `split` then `normalize` give:
+/// the same raw posts, byte for byte, the same posts and the same errors. Over the real
+/// sample and over chunks with every shape a tweet can take.
+#[test]
+fn split_normalized_is_split_then_normalize() {
+    fn same(item: &ItemRef) {
+        let what = String::from_utf8_lossy(item.payload);
+        let fast = Twitter.split_normalized(item);
+        let slow = split_then_normalize(&Twitter, item);
+        let (fast, slow) = match (fast, slow) {
+            (Ok(fast), Ok(slow)) => (fast, slow),
+            (Err(a), Err(b)) => return assert_eq!(format!("{a:#}"), format!("{b:#}"), "{what}"),
+            (a, b) => panic!(
+                "{what}: split_normalized {:?}, split {:?}",
+                a.err(),
+                b.err()
+            ),
+        };
+        assert_eq!(fast.len(), slow.len(), "{what}");
+        for (a, b) in fast.iter().zip(&slow) {
+            assert_eq!(a.platform_post_id, b.platform_post_id, "{what}");
+            assert_eq!(a.payload, b.payload, "{what}");
+            match (&a.post, &b.post) {
+                (Ok(x), Ok(y)) => assert_eq!(x, y, "{what}"),
+                (Err(x), Err(y)) => assert_eq!(format!("{x:#}"), format!("{y:#}"), "{what}"),
+                (x, y) => panic!("{what}: {:?} vs {:?}", x.as_ref().err(), y.as_ref().err()),
+            }
+        }
+    }
+
+    let out = collect(&fixture(SAMPLE));
+    let mut tweets = 0;
+    for item in &out.items {
+        let item = ItemRef {
+            content_type: &item.content_type,
+            source_url: item.source_url.as_deref(),
+            payload: &item.payload,
+        };
+        tweets += Twitter.split(&item).map_or(0, |raws| raws.len());
+        same(&item);
+    }
+    assert!(tweets > 20, "the sample has {tweets} tweets and likes");
+
+    let chunks: &[&str] = &[
+        // No user: the account's is added.
+        r#"[{"tweet":{"id_str":"1","full_text":"hi https://t.co/x","entities":{"urls":[{"url":"https://t.co/x","expanded_url":"https://example.org"}]}}}]"#,
+        // A null user, and a user of its own: nothing added.
+        r#"[{"tweet":{"id_str":"2","user":null,"full_text":"x"}},{"tweet":{"id_str":"3","user":{"screen_name":"bob"},"full_text":"y"}}]"#,
+        // Ids: an integer past 2^53, an empty id_str beside an id, none at all.
+        r#"[{"tweet":{"id":1500000000000000001,"full_text":"n"}}]"#,
+        r#"[{"tweet":{"id_str":"","id":"77","full_text":"e"}}]"#,
+        r#"[{"tweet":{"full_text":"no id"}}]"#,
+        r#"[{"tweet":{}}]"#,
+        // What the normalizer refuses, the split keeps: a count that is an object, a
+        // user that is a string.
+        r#"[{"tweet":{"id_str":"5","favorite_count":{"a":1}}},{"tweet":{"id_str":"6","user":"bob"}}]"#,
+        // A field twice; an element that is not an object; not an array.
+        r#"[{"tweet":{"id_str":"7","id_str":"8"}}]"#,
+        r#"[{"tweet":{"id_str":"9"}},5]"#,
+        r#"{"tweet":{"id_str":"9"}}"#,
+        // Bare tweets of archives before 2019, one with a retweet and media.
+        r#"[{"id_str":"10","full_text":"old"},{"id":11,"text":"RT @carol: older","retweeted_status":{"id_str":"4","user":{"screen_name":"carol"}},"extended_entities":{"media":[{"type":"photo","url":"https://t.co/m","media_url_https":"https://pbs.twimg.com/media/A.jpg"}]}}]"#,
+        // Spaces a stored item may still have.
+        r#"[ { "tweet" : { "id_str" : "12" , "full_text" : "spaced" } } , {"tweet":{ }}]"#,
+        r#"[{"tweet":{ }}]"#,
+    ];
+    let with_account = "application/vnd.lifeboat.twitter-tweets+json; account=alice; account_id=42";
+    for chunk in chunks {
+        for content_type in [with_account, "application/vnd.lifeboat.twitter-tweets+json"] {
+            same(&ItemRef {
+                content_type,
+                source_url: None,
+                payload: chunk.as_bytes(),
+            });
+        }
+    }
 }

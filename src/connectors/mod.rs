@@ -313,6 +313,38 @@ pub trait Codec: Send + Sync {
 
     /// Raw post → normalized post. Pure: no network, no clock.
     fn normalize(&self, raw: &RawPost) -> anyhow::Result<NewPost>;
+
+    /// Raw item → raw posts, each with what `normalize` makes of it (what the pipeline
+    /// needs). A codec whose split already parses every post in full may override this to
+    /// normalize from that parse, one pass over the JSON less; the outcome must be the
+    /// same as `split_then_normalize`'s.
+    fn split_normalized(&self, item: &ItemRef) -> anyhow::Result<Vec<Normalized>> {
+        split_then_normalize(self, item)
+    }
+}
+
+/// A raw post and what its codec's `normalize` made of it.
+pub struct Normalized {
+    pub platform_post_id: String,
+    /// The raw post's JSON text, as stored.
+    pub payload: String,
+    pub post: anyhow::Result<NewPost>,
+}
+
+/// `split`, then `normalize` for every raw post: `Codec::split_normalized` by the book.
+pub fn split_then_normalize<C: Codec + ?Sized>(
+    codec: &C,
+    item: &ItemRef,
+) -> anyhow::Result<Vec<Normalized>> {
+    let raws = codec.split(item)?;
+    Ok(raws
+        .into_iter()
+        .map(|raw| Normalized {
+            post: codec.normalize(&raw),
+            payload: Box::<str>::from(raw.payload).into_string(),
+            platform_post_id: raw.platform_post_id,
+        })
+        .collect())
 }
 
 /// The codec for a platform's raw data: its connector's, else its importer's.

@@ -94,6 +94,22 @@ pub const UNREADABLE: &str = "application/vnd.lifeboat.unreadable";
 pub fn json_array_chunks(
     reader: impl Read,
     chunk: usize,
+    emit: impl FnMut(usize, Vec<u8>) -> Result<()>,
+) -> Result<()> {
+    json_array_chunks_checked(reader, chunk, check_json, emit)
+}
+
+/// Whether `bytes` are JSON, with a parse that only checks.
+pub fn check_json(bytes: &[u8]) -> serde_json::Result<()> {
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map(drop)
+}
+
+/// `json_array_chunks` whose caller checks that each chunk is JSON (`check` fails if it is
+/// not), with a parse it needs anyway: one pass over the bytes instead of two.
+pub fn json_array_chunks_checked(
+    reader: impl Read,
+    chunk: usize,
+    mut check: impl FnMut(&[u8]) -> serde_json::Result<()>,
     mut emit: impl FnMut(usize, Vec<u8>) -> Result<()>,
 ) -> Result<()> {
     let chunk = chunk.max(1);
@@ -109,7 +125,7 @@ pub fn json_array_chunks(
     let mut after_literal = false;
     let mut send = |buffer: &mut Vec<u8>, n: &mut usize, offset: u64| -> Result<()> {
         buffer.push(b']');
-        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(buffer) {
+        if let Err(e) = check(buffer) {
             bail!("not valid JSON in the elements after byte {offset}: {e}");
         }
         // The next chunk is about as big: growing it from nothing would copy it over and

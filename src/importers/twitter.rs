@@ -26,8 +26,13 @@ use serde::de::{self, Deserializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
-use super::{Archive, Entry, Importer, Sink, chunk_id, json_array_chunks, media_kind};
-use crate::connectors::{Codec, ItemRef, MediaRef, NewPost, RawItem, RawPost};
+use super::{
+    Archive, Entry, Importer, Sink, check_json, chunk_id, json_array_chunks,
+    json_array_chunks_checked, media_kind,
+};
+use crate::connectors::{
+    Codec, ItemRef, MediaRef, NewPost, Normalized, RawItem, RawPost, split_then_normalize,
+};
 use crate::platform::Platform;
 use crate::text::decode_entities;
 
@@ -66,6 +71,13 @@ impl Codec for Twitter {
             normalize_tweet(raw)
         }
     }
+
+    fn split_normalized(&self, item: &ItemRef) -> Result<Vec<Normalized>> {
+        match parse_content_type(item.content_type) {
+            (TWEETS, params) => split_normalized_tweets(item.payload, &params),
+            _ => split_then_normalize(self, item),
+        }
+    }
 }
 
 impl Importer for Twitter {
@@ -92,11 +104,11 @@ impl Importer for Twitter {
         let content_type = tweets_content_type(&account);
         let mut media_names = MediaNames::new(&layout.media);
         for entry in &layout.tweets {
-            let scan = |bytes: &[u8]| media_names.add_chunk(bytes);
-            stream_file(archive, entry, &content_type, scan, out)?;
+            let check = |bytes: &[u8]| media_names.check_chunk(bytes);
+            stream_file(archive, entry, &content_type, check, out)?;
         }
         for entry in &layout.likes {
-            stream_file(archive, entry, LIKES, |_| {}, out)?;
+            stream_file(archive, entry, LIKES, check_json, out)?;
         }
         for entry in &layout.media {
             let (url, kind) = media_names.url_for(entry);
@@ -512,14 +524,14 @@ fn parse_content_type(content_type: &str) -> (&str, Vec<(&str, &str)>) {
     (base, params)
 }
 
-/// Streams one data file into raw items of `CHUNK` elements, showing each chunk to
-/// `scan` first. A file that stops being JSON goes to the dead letters whole (the chunks
+/// Streams one data file into raw items of `CHUNK` elements, each checked to be JSON by
+/// `check` first. A file that stops being JSON goes to the dead letters whole (the chunks
 /// before the fault are imported); the rest of the export goes on.
 fn stream_file(
     archive: &mut Archive,
     entry: &Entry,
     content_type: &str,
-    mut scan: impl FnMut(&[u8]),
+    check: impl FnMut(&[u8]) -> serde_json::Result<()>,
     out: &mut dyn Sink,
 ) -> Result<()> {
     if entry.size == 0 {
@@ -529,8 +541,7 @@ fn stream_file(
     let mut sink_error = None;
     let outcome = {
         let reader = archive.open_entry(entry)?;
-        json_array_chunks(reader, CHUNK, |n, chunk| {
-            scan(&chunk);
+        json_array_chunks_checked(reader, CHUNK, check, |n, chunk| {
             let item = RawItem {
                 external_id: chunk_id(&id_path, n, &chunk),
                 content_type: content_type.to_string(),
@@ -602,24 +613,23 @@ impl MediaNames {
         MediaNames { urls }
     }
 
-    /// Notes the media of one chunk of tweets. An element of an unexpected shape only
-    /// loses its files' link to the tweet (they are still stored).
-    fn add_chunk(&mut self, chunk: &[u8]) {
-        // Chunks without media need no parsing, nor do archives without media files.
+    /// Checks that a chunk of tweets is JSON (see `json_array_chunks_checked`) and notes
+    /// its media, with one parse. An element of an unexpected shape only loses its
+    /// files' link to the tweet (they are still stored).
+    fn check_chunk(&mut self, chunk: &[u8]) -> serde_json::Result<()> {
+        // Chunks without media need no more than the check, nor do archives without
+        // media files.
         if self.urls.is_empty() || !contains(chunk, b"\"media_url") {
-            return;
+            return check_json(chunk);
         }
         // One pass for the whole chunk; element by element only when one of them does
         // not look like a tweet (it is skipped, the others still count).
         let elements = match serde_json::from_slice::<Vec<ScanElement>>(chunk) {
             Ok(elements) => elements,
-            Err(_) => match serde_json::from_slice::<Vec<&RawValue>>(chunk) {
-                Ok(raws) => raws
-                    .into_iter()
-                    .filter_map(|raw| serde_json::from_str(raw.get()).ok())
-                    .collect(),
-                Err(_) => return,
-            },
+            Err(_) => serde_json::from_slice::<Vec<&RawValue>>(chunk)?
+                .into_iter()
+                .filter_map(|raw| serde_json::from_str(raw.get()).ok())
+                .collect(),
         };
         for element in elements {
             let tweet = element.tweet.unwrap_or(ScanTweet {
@@ -642,6 +652,7 @@ impl MediaNames {
                 }
             }
         }
+        Ok(())
     }
 
     /// The URL a media file is stored under: the tweet's media URL when a tweet names
@@ -666,63 +677,142 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 // split
 
 fn split_tweets(payload: &[u8], params: &[(&str, &str)]) -> Result<Vec<RawPost>> {
-    let param = |key: &str| params.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
-    // The account's name is added to every tweet (as the API's `user`) when the tweet
-    // has none, so a raw post says whose it is on its own.
-    let user = param("account").map(|name| {
-        let mut user = Map::new();
-        user.insert("screen_name".into(), Value::String(name.to_string()));
-        if let Some(id) = param("account_id") {
-            user.insert("id_str".into(), Value::String(id.to_string()));
-        }
-        Value::Object(user).to_string()
-    });
-    split_objects(payload, "tweet", |n, tweet, fields| {
-        let id = id_text(fields.id_str)
-            .or_else(|| id_text(fields.id))
-            .with_context(|| format!("tweet {n} of the chunk has no id"))?;
-        let user = user.as_deref().filter(|_| !fields.user);
-        raw_post(id, tweet, user.map(|u| ("user", u)))
+    let account = account_user(params);
+    split_objects(payload, "tweet", |n, tweet| {
+        tweet_raw_post(n, tweet, account.as_ref())
     })
 }
 
+/// What `split_tweets` and `normalize` make of a chunk of tweets, with one parse of each
+/// tweet instead of two (the split's and the normalizer's).
+fn split_normalized_tweets(payload: &[u8], params: &[(&str, &str)]) -> Result<Vec<Normalized>> {
+    let account = account_user(params);
+    split_objects(payload, "tweet", |n, object| {
+        let Ok(tweet) = serde_json::from_str::<Tweet>(object.get()) else {
+            // Not a tweet the normalizer can read: split and normalize it one after the
+            // other, for the very same outcome and errors.
+            let raw = tweet_raw_post(n, object, account.as_ref())?;
+            return Ok(Normalized {
+                post: normalize_tweet(&raw),
+                payload: Box::<str>::from(raw.payload).into_string(),
+                platform_post_id: raw.platform_post_id,
+            });
+        };
+        // As `tweet_raw_post` reads it from the same fields.
+        let id = (tweet.id_str.as_deref())
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .or_else(|| id_text(tweet.id))
+            .with_context(|| format!("tweet {n} of the chunk has no id"))?;
+        let added = account.as_ref().filter(|_| tweet.user.is_none());
+        // The author `normalize` reads from the raw post: the tweet's own user, else the
+        // one `split` adds.
+        let author = match &tweet.user {
+            Some(user) => user.as_ref().and_then(|u| u.screen_name.as_deref()),
+            None => added.map(|a| a.name),
+        };
+        let post = tweet_post(&tweet, &id, author);
+        Ok(Normalized {
+            payload: raw_post_text(object, added.map(|a| ("user", a.json.as_str()))),
+            platform_post_id: id,
+            post: Ok(post),
+        })
+    })
+}
+
+/// The account's user, as added to the tweets that have none (see `split_tweets`).
+struct AccountUser<'a> {
+    name: &'a str,
+    /// `{"screen_name": ..., "id_str": ...}`
+    json: String,
+}
+
+fn account_user<'a>(params: &[(&str, &'a str)]) -> Option<AccountUser<'a>> {
+    let param = |key: &str| params.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+    // The account's name is added to every tweet (as the API's `user`) when the tweet
+    // has none, so a raw post says whose it is on its own.
+    let name = param("account")?;
+    let mut user = Map::new();
+    user.insert("screen_name".into(), Value::String(name.to_string()));
+    if let Some(id) = param("account_id") {
+        user.insert("id_str".into(), Value::String(id.to_string()));
+    }
+    Some(AccountUser {
+        name,
+        json: Value::Object(user).to_string(),
+    })
+}
+
+/// The raw post of tweet `n` of a chunk, the account's user added when it has none.
+fn tweet_raw_post(n: usize, tweet: &RawValue, account: Option<&AccountUser>) -> Result<RawPost> {
+    let fields = element_fields(n, tweet, "tweet")?;
+    let id = id_text(fields.id_str)
+        .or_else(|| id_text(fields.id))
+        .with_context(|| format!("tweet {n} of the chunk has no id"))?;
+    let user = account.filter(|_| !fields.user).map(|a| a.json.as_str());
+    raw_post(id, tweet, user.map(|u| ("user", u)))
+}
+
 fn split_likes(payload: &[u8]) -> Result<Vec<RawPost>> {
-    split_objects(payload, "like", |n, like, fields| {
+    split_objects(payload, "like", |n, like| {
+        let fields = element_fields(n, like, "like")?;
         let id = id_text(fields.tweet_id)
             .with_context(|| format!("like {n} of the chunk has no tweetId"))?;
         raw_post(format!("{LIKE_PREFIX}{id}"), like, None)
     })
 }
 
-/// The raw posts of a chunk of `wrapper` objects (`tweet`, `like`), each made by `post`
-/// from the object's number in the chunk, its text and its fields.
-fn split_objects(
+/// What `post` makes of each `wrapper` object (`tweet`, `like`) of a chunk, given the
+/// object's number in the chunk and its text.
+fn split_objects<T>(
     payload: &[u8],
     wrapper: &str,
-    post: impl Fn(usize, &RawValue, &Element) -> Result<RawPost>,
-) -> Result<Vec<RawPost>> {
+    post: impl Fn(usize, &RawValue) -> Result<T>,
+) -> Result<Vec<T>> {
     let objects = objects(payload, wrapper)
         .with_context(|| format!("a {wrapper} chunk is not a JSON array"))?;
     objects
         .into_iter()
         .enumerate()
         .map(|(n, object)| {
-            let (object, fields) = object
-                .with_context(|| format!("element {n} of the chunk is not a {wrapper} object"))?;
-            post(n, object, &fields)
+            let object = object.with_context(|| not_an_object(n, wrapper))?;
+            post(n, object)
         })
         .collect()
 }
 
-/// What split needs of an element of a chunk (`{"tweet": {...}}`, `{"like": {...}}`, or
-/// the bare object of archives before 2019) and of the object inside: values left as
-/// JSON text, so no tree of every tweet is built.
+fn not_an_object(n: usize, wrapper: &str) -> String {
+    format!("element {n} of the chunk is not a {wrapper} object")
+}
+
+/// The fields split needs of object `n` of a chunk.
+fn element_fields<'a>(n: usize, object: &'a RawValue, wrapper: &str) -> Result<Element<'a>> {
+    serde_json::from_str(object.get()).with_context(|| not_an_object(n, wrapper))
+}
+
+/// An element of a chunk: `{"tweet": {...}}`, `{"like": {...}}`, or (archives before
+/// 2019) the bare object.
 #[derive(Deserialize)]
-struct Element<'a> {
+struct Wrapped<'a> {
     #[serde(borrow)]
     tweet: Option<&'a RawValue>,
     #[serde(borrow)]
     like: Option<&'a RawValue>,
+}
+
+impl<'a> Wrapped<'a> {
+    fn inner(&self, wrapper: &str) -> Option<&'a RawValue> {
+        match wrapper {
+            "tweet" => self.tweet,
+            _ => self.like,
+        }
+    }
+}
+
+/// What split needs of an object: values left as JSON text, so no tree of every tweet
+/// is built.
+#[derive(Deserialize)]
+struct Element<'a> {
     #[serde(borrow)]
     id_str: Option<&'a RawValue>,
     #[serde(borrow)]
@@ -738,44 +828,23 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error>
     de::IgnoredAny::deserialize(deserializer).map(|_| true)
 }
 
-/// The objects of a chunk, each unwrapped from `wrapper` and with its fields (None for an
-/// element that is not an object). The usual chunk, all `{"tweet": {...}}`, takes one
-/// pass to find the objects; a chunk with bare objects (archives before 2019) a second.
-fn objects<'a>(
-    payload: &'a [u8],
-    wrapper: &str,
-) -> serde_json::Result<Vec<Option<(&'a RawValue, Element<'a>)>>> {
-    let inner = |e: &Element<'a>| match wrapper {
-        "tweet" => e.tweet,
-        _ => e.like,
-    };
-    if let Ok(elements) = serde_json::from_slice::<Vec<Element>>(payload)
-        && elements.iter().all(|e| inner(e).is_some())
+/// The objects of a chunk, each unwrapped from `wrapper` (None for an element that is
+/// not an object). The usual chunk, all `{"tweet": {...}}`, takes one pass; a chunk with
+/// bare objects (archives before 2019) a second.
+fn objects<'a>(payload: &'a [u8], wrapper: &str) -> serde_json::Result<Vec<Option<&'a RawValue>>> {
+    if let Ok(elements) = serde_json::from_slice::<Vec<Wrapped>>(payload)
+        && elements.iter().all(|e| e.inner(wrapper).is_some())
     {
-        return Ok(elements
-            .iter()
-            .filter_map(inner)
-            .map(|object| Some((object, serde_json::from_str(object.get()).ok()?)))
-            .collect());
+        return Ok(elements.iter().map(|e| e.inner(wrapper)).collect());
     }
     let elements: Vec<&RawValue> = serde_json::from_slice(payload)?;
     Ok(elements
         .into_iter()
-        .map(|element| unwrap_element(element, wrapper))
+        .map(|element| {
+            let wrapped: Wrapped = serde_json::from_str(element.get()).ok()?;
+            Some(wrapped.inner(wrapper).unwrap_or(element))
+        })
         .collect())
-}
-
-/// The object inside an element (unwrapped from `wrapper`), with its fields.
-fn unwrap_element<'a>(element: &'a RawValue, wrapper: &str) -> Option<(&'a RawValue, Element<'a>)> {
-    let fields: Element = serde_json::from_str(element.get()).ok()?;
-    let inner = match wrapper {
-        "tweet" => fields.tweet,
-        _ => fields.like,
-    };
-    match inner {
-        Some(inner) => Some((inner, serde_json::from_str(inner.get()).ok()?)),
-        None => Some((element, fields)),
-    }
 }
 
 /// A string or integer id as a string (ids are strings in the archive; an integer is
@@ -790,28 +859,35 @@ fn id_text(value: Option<&RawValue>) -> Option<String> {
     (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then(|| text.to_string())
 }
 
-/// A raw post of an object from the export: its JSON text as the chunk has it (without
-/// the export's indentation, see `json_array_chunks`), with `extra` (a field name and its
-/// JSON text) added first when given.
+/// A raw post of an object from the export (see `raw_post_text`).
 fn raw_post(id: String, object: &RawValue, extra: Option<(&str, &str)>) -> Result<RawPost> {
     let payload = match extra {
         None => object.to_owned(),
-        Some((name, value)) => {
-            // `{` + the extra field + the object's own fields (none: its `}`).
-            let rest = &object.get()[1..];
-            let comma = if rest.trim_start().starts_with('}') {
-                ""
-            } else {
-                ","
-            };
-            let text = format!("{{\"{name}\":{value}{comma}{rest}");
-            RawValue::from_string(text).context("a raw post is not JSON")?
+        Some(_) => {
+            RawValue::from_string(raw_post_text(object, extra)).context("a raw post is not JSON")?
         }
     };
     Ok(RawPost {
         platform_post_id: id,
         payload,
     })
+}
+
+/// The JSON text of an object from the export as the chunk has it (without the export's
+/// indentation, see `json_array_chunks`), with `extra` (a field name and its JSON text)
+/// added first when given.
+fn raw_post_text(object: &RawValue, extra: Option<(&str, &str)>) -> String {
+    let Some((name, value)) = extra else {
+        return object.get().to_string();
+    };
+    // `{` + the extra field + the object's own fields (none: its `}`).
+    let rest = &object.get()[1..];
+    let comma = if rest.trim_start().starts_with('}') {
+        ""
+    } else {
+        ","
+    };
+    format!("{{\"{name}\":{value}{comma}{rest}")
 }
 
 // ---------------------------------------------------------------------------------------
@@ -822,6 +898,9 @@ fn raw_post(id: String, object: &RawValue, extra: Option<(&str, &str)>) -> Resul
 struct Tweet<'a> {
     #[serde(borrow)]
     id_str: Option<Cow<'a, str>>,
+    /// Archives before 2019 may have only this, a string or an integer.
+    #[serde(borrow)]
+    id: Option<&'a RawValue>,
     #[serde(borrow, default)]
     full_text: Option<Cow<'a, str>>,
     /// API v1.1 without `tweet_mode=extended`.
@@ -848,8 +927,9 @@ struct Tweet<'a> {
     possibly_sensitive: Option<bool>,
     #[serde(borrow)]
     community_id_str: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    user: Option<User<'a>>,
+    /// None: no `user` field; Some(None): a null one.
+    #[serde(borrow, default, deserialize_with = "some")]
+    user: Option<Option<User<'a>>>,
     #[serde(borrow)]
     entities: Option<Entities<'a>>,
     #[serde(borrow)]
@@ -1033,13 +1113,28 @@ fn count<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::E
     deserializer.deserialize_any(Count)
 }
 
+fn some<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
+}
+
 fn normalize_tweet(raw: &RawPost) -> Result<NewPost> {
     let tweet = raw
         .parse::<Tweet>()
         .with_context(|| format!("tweet {} is not a tweet object", raw.platform_post_id))?;
-    let id = tweet.id_str.as_deref().unwrap_or(&raw.platform_post_id);
-    let author = tweet.user.as_ref().and_then(|u| u.screen_name.as_deref());
-    let entities = tweet.entities.unwrap_or_default();
+    let author = tweet
+        .user
+        .as_ref()
+        .and_then(|user| user.as_ref()?.screen_name.as_deref());
+    Ok(tweet_post(&tweet, &raw.platform_post_id, author))
+}
+
+/// The post of a tweet whose raw post has id `platform_post_id`, written by `author`.
+fn tweet_post(tweet: &Tweet, platform_post_id: &str, author: Option<&str>) -> NewPost {
+    let id = tweet.id_str.as_deref().unwrap_or(platform_post_id);
+    let no_entities = Entities::default();
+    let entities = tweet.entities.as_ref().unwrap_or(&no_entities);
     let media: &[Media] = match &tweet.extended_entities {
         Some(e) if !e.media.is_empty() => &e.media,
         _ => &entities.media,
@@ -1124,7 +1219,7 @@ fn normalize_tweet(raw: &RawPost) -> Result<NewPost> {
         put("mentions", json!(names));
     }
 
-    Ok(NewPost {
+    NewPost {
         kind: kind.into(),
         author: author.map(str::to_string),
         title: None,
@@ -1143,7 +1238,7 @@ fn normalize_tweet(raw: &RawPost) -> Result<NewPost> {
                 kind: Some(c.kind.into()),
             })
             .collect(),
-    })
+    }
 }
 
 /// A like: the liked tweet's id, text and link; no author and no date in the archive.
