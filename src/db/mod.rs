@@ -220,3 +220,51 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 pub fn immediate(conn: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
     conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
 }
+
+#[cfg(test)]
+mod tests {
+    /// The stage tables take a row per post or file: their CHECK constraints must not
+    /// cost a temporary B-tree per row (see V7), and must still refuse what they did.
+    #[test]
+    fn stage_rows_are_checked_without_a_temporary_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = super::Db::open(&dir.path().join("lifeboat.db")).unwrap();
+        let inserts = [
+            "INSERT INTO ingested_items (user_id, connection_id, source, external_id,
+                 content_type, payload, status, created_at, updated_at)
+             VALUES (1, 1, ?1, 'x', 'text/plain', '', ?2, 0, 0)",
+            "INSERT INTO ingested_posts (user_id, connection_id, item_id, platform_post_id,
+                 payload, status, created_at, updated_at)
+             VALUES (1, 1, 1, 'p', '{}', ?2, 0, 0)",
+            "INSERT INTO media (user_id, connection_id, platform, url, url_sha256, status,
+                 created_at, updated_at)
+             VALUES (1, 1, 'feed', ?1, 'h', ?2, 0, 0)",
+        ];
+        db.write_blocking(|c| {
+            c.execute_batch(
+                "PRAGMA foreign_keys = OFF;
+                 INSERT INTO users (id, name, password_hash, created_at) VALUES (1, 'a', '', 0);",
+            )?;
+            for sql in inserts {
+                let mut explain = c.prepare(&format!("EXPLAIN {sql}"))?;
+                let mut rows = explain.raw_query();
+                while let Some(row) = rows.next()? {
+                    let opcode: String = row.get(1)?;
+                    assert_ne!(opcode, "OpenEphemeral", "{sql}");
+                }
+                let refused = c.execute(sql, ["import", "bogus"]).unwrap_err();
+                assert!(refused.to_string().contains("CHECK"), "{sql}: {refused}");
+                c.execute(sql, ["import", "pending"])?;
+            }
+            let refused = c.execute(
+                inserts[0].replace("'x'", "'y'").as_str(),
+                ["nope", "pending"],
+            );
+            assert!(refused.unwrap_err().to_string().contains("CHECK"));
+            let check: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+            assert_eq!(check, "ok");
+            Ok(())
+        })
+        .unwrap();
+    }
+}
