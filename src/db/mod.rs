@@ -221,6 +221,19 @@ pub fn immediate(conn: &mut Connection) -> rusqlite::Result<rusqlite::Transactio
     conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
 }
 
+/// The steps of SQLite's plan for `sql` (`EXPLAIN QUERY PLAN`), for tests that a query
+/// reads through the index it should.
+#[cfg(test)]
+pub fn query_plan(c: &Connection, sql: &str) -> rusqlite::Result<Vec<String>> {
+    let mut explain = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+    let mut rows = explain.raw_query();
+    let mut plan = Vec::new();
+    while let Some(row) = rows.next()? {
+        plan.push(row.get(3)?);
+    }
+    Ok(plan)
+}
+
 #[cfg(test)]
 mod tests {
     /// The stage tables take a row per post or file: their CHECK constraints must not

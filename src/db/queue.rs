@@ -310,12 +310,7 @@ mod tests {
         let db = crate::db::Db::open(&dir.path().join("lifeboat.db")).unwrap();
         db.read_blocking(|c| {
             for sql in [DEAD_LETTER_FAILED_POSTS, COUNT_DEAD_LETTERS] {
-                let mut explain = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
-                let mut rows = explain.raw_query();
-                let mut plan = Vec::new();
-                while let Some(row) = rows.next()? {
-                    plan.push(row.get::<_, String>(3)?);
-                }
+                let plan = crate::db::query_plan(c, sql)?;
                 assert!(
                     !plan.iter().any(|step| step == "SCAN ingested_posts"),
                     "{plan:?}"
