@@ -2,11 +2,13 @@
 //! ~20 KB, the real 2022+ layout) imported by the established Python tool
 //! (`twitter-to-sqlite import`) and by Lifeboat's whole import (raw stages, posts, FTS,
 //! media copied and hashed), each as a child process measured for wall time and peak RSS
-//! (`wait4`'s `ru_maxrss`). Then Lifeboat alone on 400,000 tweets, to show its peak memory
-//! does not grow with the archive.
+//! (`wait4`'s `ru_maxrss`), three times each, taking turns; the ratio is of the medians.
+//! Then Lifeboat alone on 400,000 tweets, to show its peak memory does not grow with the
+//! archive.
 //!
 //! `cargo bench --bench import`. Sizes: LIFEBOAT_BENCH_TWEETS (100000),
-//! LIFEBOAT_BENCH_TWEETS_BIG (400000, 0 to skip), LIFEBOAT_BENCH_MEDIA (5000).
+//! LIFEBOAT_BENCH_TWEETS_BIG (400000, 0 to skip), LIFEBOAT_BENCH_MEDIA (5000);
+//! LIFEBOAT_BENCH_RUNS (3): how many times each tool imports the 100,000 tweets.
 //! LIFEBOAT_BENCH_KEEP=1 keeps the generated archives (to profile an import by hand).
 //! twitter-to-sqlite is installed into target/bench-venv (PyPI) when missing; if it cannot
 //! be, the comparison is skipped and said so.
@@ -31,6 +33,7 @@ fn main() -> Result<()> {
     std::fs::create_dir_all(&target)?;
     let work = tempfile::tempdir_in(&target)?;
     let keep = std::env::var_os("LIFEBOAT_BENCH_KEEP").is_some();
+    let runs = env_size("LIFEBOAT_BENCH_RUNS", 3).max(1);
 
     println!("import benchmark: Twitter/X archive, {tweets} tweets, {media} media files");
     let started = Instant::now();
@@ -43,36 +46,48 @@ fn main() -> Result<()> {
         started.elapsed().as_secs_f64()
     );
 
+    // Both tools run `runs` times, taking turns, and are compared by their median time:
+    // on a shared machine one run of either can be a third slower than the next.
     let python = twitter_to_sqlite(&target.join("bench-venv"));
-    let theirs = match &python {
-        Ok(tool) => {
-            // twitter-to-sqlite 0.22 only knows the pre-2022 name (tweet.js); given
-            // tweets.js it imports no tweet at all. It gets the same tweets under that name.
-            let old = work.path().join("twitter-archive-tweet-js.zip");
-            generate(&old, tweets, media, Naming::Old)?;
-            let db = work.path().join("twitter-to-sqlite.db");
+    let old = work.path().join("twitter-archive-tweet-js.zip");
+    if let Err(e) = &python {
+        println!("  twitter-to-sqlite: not measured ({e:#})");
+    } else {
+        // twitter-to-sqlite 0.22 only knows the pre-2022 name (tweet.js); given tweets.js
+        // it imports no tweet at all. It gets the same tweets under that name.
+        generate(&old, tweets, media, Naming::Old)?;
+    }
+    let (mut theirs, mut ours) = (Vec::new(), Vec::new());
+    for n in 1..=runs {
+        if let Ok(tool) = &python {
+            let db = work.path().join(format!("twitter-to-sqlite-{n}.db"));
             let run = measure(Command::new(tool).arg("import").arg(&db).arg(&old))?;
             let rows = sqlite_count(&db, "archive_tweet");
-            report(
-                "twitter-to-sqlite import",
-                &run,
-                &format!("{rows} rows in archive_tweet"),
-            );
-            Some(run)
+            let what = format!("twitter-to-sqlite import, run {n}");
+            report(&what, &run, &format!("{rows} rows in archive_tweet"));
+            theirs.push(run);
         }
-        Err(e) => {
-            println!("  twitter-to-sqlite: not measured ({e:#})");
-            None
-        }
-    };
-
-    let ours = lifeboat_import(work.path(), &archive, "lifeboat-100k")?;
-    report("lifeboat import", &ours.run, &ours.note);
-    if let Some(theirs) = &theirs {
+        let imported = lifeboat_import(work.path(), &archive, &format!("lifeboat-100k-{n}"))?;
+        report(
+            &format!("lifeboat import, run {n}"),
+            &imported.run,
+            &imported.note,
+        );
+        ours.push(imported.run);
+    }
+    let ours = Run::median(&ours);
+    report("lifeboat import, median", &ours, "peak RSS: the highest");
+    if !theirs.is_empty() {
+        let theirs = Run::median(&theirs);
+        report(
+            "twitter-to-sqlite import, median",
+            &theirs,
+            "peak RSS: the highest",
+        );
         println!(
             "  ratio lifeboat / twitter-to-sqlite: time {:.2}x, peak RSS {:.2}x",
-            ours.run.wall.as_secs_f64() / theirs.wall.as_secs_f64(),
-            ours.run.peak_mb / theirs.peak_mb
+            ours.wall.as_secs_f64() / theirs.wall.as_secs_f64(),
+            ours.peak_mb / theirs.peak_mb
         );
     }
 
@@ -93,9 +108,9 @@ fn main() -> Result<()> {
         );
         println!(
             "  peak RSS {tweets} → {big} tweets: {:.0} MB → {:.0} MB ({:+.0}%)",
-            ours.run.peak_mb,
+            ours.peak_mb,
             large.run.peak_mb,
-            (large.run.peak_mb / ours.run.peak_mb - 1.0) * 100.0
+            (large.run.peak_mb / ours.peak_mb - 1.0) * 100.0
         );
     }
     // Last, because it holds the whole archive's items in this process: a child started
@@ -121,6 +136,18 @@ fn env_size(name: &str, default: usize) -> usize {
 struct Run {
     wall: Duration,
     peak_mb: f64,
+}
+
+impl Run {
+    /// The median wall time of `runs`, with the highest peak RSS of any of them.
+    fn median(runs: &[Run]) -> Run {
+        let mut walls: Vec<Duration> = runs.iter().map(|r| r.wall).collect();
+        walls.sort();
+        Run {
+            wall: walls[walls.len() / 2],
+            peak_mb: runs.iter().map(|r| r.peak_mb).fold(0.0, f64::max),
+        }
+    }
 }
 
 /// Runs `command` to the end; its wall time and peak RSS from `wait4`. Dirty pages left by
