@@ -331,6 +331,16 @@ pub struct Normalized {
     pub post: anyhow::Result<NewPost>,
 }
 
+impl Normalized {
+    pub fn new(raw: RawPost, post: anyhow::Result<NewPost>) -> Normalized {
+        Normalized {
+            platform_post_id: raw.platform_post_id,
+            payload: Box::<str>::from(raw.payload).into_string(),
+            post,
+        }
+    }
+}
+
 /// `split`, then `normalize` for every raw post: `Codec::split_normalized` by the book.
 pub fn split_then_normalize<C: Codec + ?Sized>(
     codec: &C,
@@ -339,10 +349,9 @@ pub fn split_then_normalize<C: Codec + ?Sized>(
     let raws = codec.split(item)?;
     Ok(raws
         .into_iter()
-        .map(|raw| Normalized {
-            post: codec.normalize(&raw),
-            payload: Box::<str>::from(raw.payload).into_string(),
-            platform_post_id: raw.platform_post_id,
+        .map(|raw| {
+            let post = codec.normalize(&raw);
+            Normalized::new(raw, post)
         })
         .collect())
 }

@@ -221,17 +221,22 @@ pub fn immediate(conn: &mut Connection) -> rusqlite::Result<rusqlite::Transactio
     conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
 }
 
-/// The steps of SQLite's plan for `sql` (`EXPLAIN QUERY PLAN`), for tests that a query
-/// reads through the index it should.
+/// The steps of SQLite's plan for `sql` (`EXPLAIN QUERY PLAN`) on a new database, for
+/// tests that a query reads through the index it should.
 #[cfg(test)]
-pub fn query_plan(c: &Connection, sql: &str) -> rusqlite::Result<Vec<String>> {
-    let mut explain = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
-    let mut rows = explain.raw_query();
-    let mut plan = Vec::new();
-    while let Some(row) = rows.next()? {
-        plan.push(row.get(3)?);
-    }
-    Ok(plan)
+pub fn query_plan(sql: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("lifeboat.db")).unwrap();
+    db.read_blocking(|c| {
+        let mut explain = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+        let mut rows = explain.raw_query();
+        let mut plan = Vec::new();
+        while let Some(row) = rows.next()? {
+            plan.push(row.get(3)?);
+        }
+        Ok(plan)
+    })
+    .unwrap()
 }
 
 #[cfg(test)]

@@ -692,18 +692,11 @@ fn split_normalized_tweets(payload: &[u8], params: &[(&str, &str)]) -> Result<Ve
             // Not a tweet the normalizer can read: split and normalize it one after the
             // other, for the very same outcome and errors.
             let raw = tweet_raw_post(n, object, account.as_ref())?;
-            return Ok(Normalized {
-                post: normalize_tweet(&raw),
-                payload: Box::<str>::from(raw.payload).into_string(),
-                platform_post_id: raw.platform_post_id,
-            });
+            let post = normalize_tweet(&raw);
+            return Ok(Normalized::new(raw, post));
         };
-        // As `tweet_raw_post` reads it from the same fields.
-        let id = (tweet.id_str.as_deref())
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .or_else(|| id_text(tweet.id))
-            .with_context(|| format!("tweet {n} of the chunk has no id"))?;
+        let id_str = tweet.id_str.as_deref().filter(|s| !s.is_empty());
+        let id = tweet_id(n, id_str.map(str::to_string), tweet.id)?;
         let added = account.as_ref().filter(|_| tweet.user.is_none());
         // The author `normalize` reads from the raw post: the tweet's own user, else the
         // one `split` adds.
@@ -746,11 +739,16 @@ fn account_user<'a>(params: &[(&str, &'a str)]) -> Option<AccountUser<'a>> {
 /// The raw post of tweet `n` of a chunk, the account's user added when it has none.
 fn tweet_raw_post(n: usize, tweet: &RawValue, account: Option<&AccountUser>) -> Result<RawPost> {
     let fields = element_fields(n, tweet, "tweet")?;
-    let id = id_text(fields.id_str)
-        .or_else(|| id_text(fields.id))
-        .with_context(|| format!("tweet {n} of the chunk has no id"))?;
+    let id = tweet_id(n, id_text(fields.id_str), fields.id)?;
     let user = account.filter(|_| !fields.user).map(|a| a.json.as_str());
     raw_post(id, tweet, user.map(|u| ("user", u)))
+}
+
+/// The id of tweet `n` of a chunk: its `id_str` (read, not empty), else its `id`.
+fn tweet_id(n: usize, id_str: Option<String>, id: Option<&RawValue>) -> Result<String> {
+    id_str
+        .or_else(|| id_text(id))
+        .with_context(|| format!("tweet {n} of the chunk has no id"))
 }
 
 fn split_likes(payload: &[u8]) -> Result<Vec<RawPost>> {
